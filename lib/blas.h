@@ -1,0 +1,15 @@
+// blas.h — the thin BLAS interface every layer goes through. The CPU backend is OpenBLAS;
+// a CUDA backend (kernels/*.cu, cuBLAS) implements the same calls on device buffers.
+#pragma once
+
+namespace ufo {
+
+// Row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc);
+
+// The one piece of process-wide configuration: OpenMP and OpenBLAS thread counts together.
+void set_threads(int n);
+int get_threads();
+
+}  // namespace ufo

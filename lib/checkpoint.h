@@ -1,0 +1,46 @@
+// checkpoint.h — the one checkpoint format (formats/checkpoint.md): a self-describing HDF5 file
+// holding the architecture, the weights by module, provenance and optionally the full
+// training state for an exact resume.
+#pragma once
+#include "model.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ufo {
+
+struct Provenance {
+    std::string tool, command;
+    std::string parent;              // checkpoint this one was made from ("" = none)
+    uint64_t parent_checksum = 0;    // fnv1a of the parent file's bytes
+};
+
+// Everything besides the weights that a bit-exact resume needs.
+struct TrainState {
+    uint64_t step = 0;
+    uint64_t seed = 0;
+    std::vector<float> adam_m, adam_v;   // flat, parameter layout order
+    // Running sums of the log interval that was open when the checkpoint was written.
+    double log_loss_sum = 0;
+    int64_t log_correct = 0, log_count = 0, log_steps = 0;
+    std::string train_options;           // JSON of the training options, for the record
+};
+
+struct LoadedCheckpoint {
+    std::string kind;                    // "dense", "supernet", "subnet"
+    std::unique_ptr<Model> model;
+    bool has_train_state = false;
+    TrainState state;
+    Provenance provenance;
+};
+
+// Reads and validates (format name/version, every shape against the architecture, dtypes).
+LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state = false);
+// Architecture only (cheap): for --resume compatibility checks.
+ViTConfig read_architecture(const std::string& path);
+// Atomic: temp file + rename. zstd_level 0 writes uncompressed.
+void save_checkpoint(const std::string& path, const std::string& kind, const Model& m,
+                     const Provenance& prov, const TrainState* state, int zstd_level = 0);
+
+}  // namespace ufo

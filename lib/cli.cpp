@@ -1,0 +1,102 @@
+// cli.cpp — shared main() plumbing for the ufo tools.
+#include "cli.h"
+#include "common.h"
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace ufo::cli {
+
+int run(const char* tool, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const po::error& e) {
+        std::fprintf(stderr, "%s: %s (see %s --help)\n", tool, e.what(), tool);
+        return 2;
+    } catch (const ufo::Error& e) {
+        std::fprintf(stderr, "%s: %s\n", tool, e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "%s: out of memory\n", tool);
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", tool, e.what());
+        return 1;
+    }
+}
+
+bool parse(int argc, char** argv, const po::options_description& opts,
+           const po::positional_options_description& pos, po::variables_map& vm,
+           const std::string& usage) {
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    if (vm.count("help")) {
+        std::cout << usage << "\n\n" << opts << std::endl;
+        return false;
+    }
+    po::notify(vm);
+    return true;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    std::istringstream in(s);
+    while (std::getline(in, cur, sep)) out.push_back(cur);
+    if (!s.empty() && s.back() == sep) out.emplace_back();
+    return out;
+}
+
+std::vector<int> int_list(const std::string& opt, const std::string& s) {
+    std::vector<int> out;
+    for (const auto& tok : split(s, ',')) {
+        try {
+            size_t used = 0;
+            int v = std::stoi(tok, &used);
+            if (used != tok.size() || v <= 0) throw std::invalid_argument(tok);
+            out.push_back(v);
+        } catch (const std::exception&) {
+            fail("", "option --" + opt + ": '" + tok + "' is not a positive integer");
+        }
+    }
+    if (out.empty()) fail("", "option --" + opt + ": empty list");
+    return out;
+}
+
+bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
+
+std::string command_line(int argc, char** argv) {
+    std::string s;
+    for (int i = 0; i < argc; ++i) {
+        if (i) s += ' ';
+        s += argv[i];
+    }
+    return s;
+}
+
+Progress::Progress(std::string label, long total, const char* unit)
+    : label_(std::move(label)), total_(total), unit_(unit), enabled_(stderr_is_tty()),
+      start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+void Progress::update(long done) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (done < total_ && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? done / secs : 0.0;
+    double eta = rate > 0 ? (total_ - done) / rate : 0.0;
+    int width = 30, fill = total_ > 0 ? int(width * double(done) / total_) : 0;
+    std::string bar(fill, '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r%s [%s] %ld/%ld %.1f %s/s ETA %.0fs   ", label_.c_str(), bar.c_str(),
+                 done, total_, rate, unit_, eta);
+    std::fflush(stderr);
+}
+
+void Progress::finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+}
+
+}  // namespace ufo::cli

@@ -1,0 +1,21 @@
+// common.h — error type and small helpers shared by every part of libufo.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace ufo {
+
+// Every user-facing failure is an Error whose what() is one line: "<file>: <problem>".
+// Tools catch it in main, print it to stderr and exit non-zero.
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] inline void fail(const std::string& where, const std::string& what) {
+    throw Error(where.empty() ? what : where + ": " + what);
+}
+
+inline constexpr const char* kVersion = "0.1.0";
+
+}  // namespace ufo

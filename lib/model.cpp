@@ -1,0 +1,530 @@
+// model.cpp — ViT configuration, parameter layout, forward and backward.
+#include "model.h"
+
+#include "common.h"
+#include "layers.h"
+#include "rng.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace ufo {
+
+// ---------------------------------------------------------------- configuration
+
+void ViTConfig::validate(const std::string& where) const {
+    auto bad = [&](const std::string& what) { fail(where, what); };
+    if (img_h <= 0 || img_w <= 0 || img_c <= 0) bad("image shape must be positive");
+    if (img_c != 1 && img_c != 3) bad("images must have 1 or 3 channels, not " + std::to_string(img_c));
+    if (patch <= 0) bad("patch size must be positive");
+    if (img_h % patch || img_w % patch)
+        bad("patch size " + std::to_string(patch) + " does not divide the image " +
+            std::to_string(img_h) + "x" + std::to_string(img_w));
+    if (dim <= 0 || depth <= 0 || heads <= 0 || mlp_hidden <= 0)
+        bad("dim, depth, heads and mlp hidden size must be positive");
+    if (dim % heads) bad("dim " + std::to_string(dim) + " is not divisible by " + std::to_string(heads) + " heads");
+    if (ffn_sets < 1) bad("at least one FFN weight set is needed");
+    if (tasks.empty()) bad("at least one task is needed");
+    for (const auto& t : tasks) {
+        if (t.num_classes < 2) bad("task '" + t.name + "' needs at least 2 classes");
+        if (!t.class_names.empty() && int(t.class_names.size()) != t.num_classes)
+            bad("task '" + t.name + "' has " + std::to_string(t.class_names.size()) +
+                " class names for " + std::to_string(t.num_classes) + " classes");
+    }
+    if (int(in_mean.size()) != img_c || int(in_std.size()) != img_c)
+        bad("input normalisation needs one mean and std per channel");
+    for (float s : in_std)
+        if (!(s > 0)) bad("input std must be positive");
+}
+
+bool ViTConfig::same_architecture(const ViTConfig& o, std::string* why) const {
+    std::ostringstream d;
+    auto cmp = [&](const char* name, long a, long b) {
+        if (a != b) d << (d.tellp() ? ", " : "") << name << " " << a << " vs " << b;
+    };
+    cmp("img_h", img_h, o.img_h); cmp("img_w", img_w, o.img_w); cmp("img_c", img_c, o.img_c);
+    cmp("patch", patch, o.patch); cmp("dim", dim, o.dim); cmp("depth", depth, o.depth);
+    cmp("heads", heads, o.heads); cmp("mlp_hidden", mlp_hidden, o.mlp_hidden);
+    cmp("qk_norm", qk_norm, o.qk_norm); cmp("parallel_block", parallel_block, o.parallel_block);
+    cmp("qkv_bias", qkv_bias, o.qkv_bias); cmp("ffn_sets", ffn_sets, o.ffn_sets);
+    cmp("tasks", long(tasks.size()), long(o.tasks.size()));
+    for (size_t t = 0; t < std::min(tasks.size(), o.tasks.size()); ++t)
+        cmp(("classes of task " + tasks[t].name).c_str(), tasks[t].num_classes, o.tasks[t].num_classes);
+    if (why) *why = d.str();
+    return d.str().empty();
+}
+
+std::string ViTConfig::describe() const {
+    std::ostringstream s;
+    s << "ViT " << img_h << "x" << img_w << "x" << img_c << " patch " << patch << " dim " << dim
+      << " depth " << depth << " heads " << heads << " mlp " << mlp_hidden;
+    if (qk_norm) s << " qk-norm";
+    if (parallel_block) s << " parallel-block";
+    if (!qkv_bias) s << " no-qkv-bias";
+    return s.str();
+}
+
+ViTConfig preset(const std::string& name) {
+    ViTConfig c;
+    if (name == "ref") return c;  // DESIGN.md reference model
+    if (name == "tiny") {
+        c.img_h = c.img_w = 8; c.patch = 4; c.dim = 16; c.depth = 2; c.heads = 2; c.mlp_hidden = 32;
+        return c;
+    }
+    if (name == "small") {   // the accuracy recipe for 28x28 data on a 2-core machine
+        c.patch = 4; c.dim = 96; c.depth = 6; c.heads = 3; c.mlp_hidden = 192;
+        return c;
+    }
+    fail("", "unknown preset '" + name + "' (known: tiny, small, ref)");
+}
+
+std::vector<std::string> preset_names() { return {"tiny", "small", "ref"}; }
+
+Active Active::full(const ViTConfig& cfg, int task) {
+    Active a;
+    a.task = task;
+    a.resolve(cfg);
+    return a;
+}
+
+void Active::resolve(const ViTConfig& cfg) {
+    if (depth < 0) depth = cfg.depth;
+    if (depth < 1 || depth > cfg.depth) fail("", "active depth out of range");
+    if (task < 0 || task >= int(cfg.tasks.size())) fail("", "task index out of range");
+    if (heads.empty()) heads.assign(cfg.depth, cfg.heads);
+    if (hidden.empty()) hidden.assign(cfg.depth, cfg.mlp_hidden);
+    if (ffn_set.empty()) ffn_set.assign(cfg.depth, 0);
+    if (int(heads.size()) < depth || int(hidden.size()) < depth || int(ffn_set.size()) < depth)
+        fail("", "active configuration lists fewer entries than the active depth");
+    for (int l = 0; l < depth; ++l) {
+        if (heads[l] < 1 || heads[l] > cfg.heads) fail("", "active heads out of range");
+        if (hidden[l] < 1 || hidden[l] > cfg.mlp_hidden) fail("", "active hidden units out of range");
+        if (ffn_set[l] < 0 || ffn_set[l] >= cfg.ffn_sets) fail("", "FFN weight set out of range");
+    }
+}
+
+// ---------------------------------------------------------------- parameters
+
+static std::string ffn_set_name(const ViTConfig& cfg, int s) {
+    if (s == 0) return "shared";
+    if (cfg.ffn_sets == int(cfg.tasks.size()) + 1) return cfg.tasks[s - 1].name;
+    return "set" + std::to_string(s);
+}
+
+std::vector<ParamInfo> param_layout(const ViTConfig& cfg) {
+    std::vector<ParamInfo> L;
+    size_t off = 0;
+    auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
+        size_t n = 1;
+        for (auto d : shape) n *= size_t(d);
+        L.push_back(ParamInfo{std::move(name), std::move(shape), off, n, decay});
+        off += (n + 15) / 16 * 16;   // 64-byte aligned tensors
+    };
+    const int64_t C = cfg.dim, H = cfg.mlp_hidden, hd = cfg.head_dim();
+    add("embed/patch/w", {C, cfg.patch_dim()}, true);
+    add("embed/patch/b", {C}, false);
+    add("embed/cls", {C}, false);
+    add("embed/pos", {cfg.tokens(), C}, false);
+    for (int l = 0; l < cfg.depth; ++l) {
+        std::string b = "blocks/" + std::to_string(l) + "/";
+        add(b + "ln1/w", {C}, false);
+        add(b + "ln1/b", {C}, false);
+        add(b + "attn/qkv/w", {3 * C, C}, true);
+        if (cfg.qkv_bias) add(b + "attn/qkv/b", {3 * C}, false);
+        if (cfg.qk_norm) {
+            add(b + "attn/q_norm/w", {hd}, false);
+            add(b + "attn/q_norm/b", {hd}, false);
+            add(b + "attn/k_norm/w", {hd}, false);
+            add(b + "attn/k_norm/b", {hd}, false);
+        }
+        add(b + "attn/proj/w", {C, C}, true);
+        add(b + "attn/proj/b", {C}, false);
+        if (!cfg.parallel_block) {
+            add(b + "ln2/w", {C}, false);
+            add(b + "ln2/b", {C}, false);
+        }
+        for (int s = 0; s < cfg.ffn_sets; ++s) {
+            std::string f = b + "ffn/" + ffn_set_name(cfg, s) + "/";
+            add(f + "fc1/w", {H, C}, true);
+            add(f + "fc1/b", {H}, false);
+            add(f + "fc2/w", {C, H}, true);
+            add(f + "fc2/b", {C}, false);
+        }
+    }
+    add("norm/w", {C}, false);
+    add("norm/b", {C}, false);
+    for (const auto& t : cfg.tasks) {
+        add("tasks/" + t.name + "/head/w", {t.num_classes, C}, true);
+        add("tasks/" + t.name + "/head/b", {t.num_classes}, false);
+    }
+    // The total (with alignment padding) is the end of the last tensor, rounded.
+    if (!L.empty()) L.back().offset = L.back().offset;
+    return L;
+}
+
+static size_t layout_total(const std::vector<ParamInfo>& L) {
+    return L.empty() ? 0 : (L.back().offset + L.back().size + 15) / 16 * 16;
+}
+
+ParamPtrs param_ptrs(const ViTConfig& cfg, const std::vector<ParamInfo>& L, float* base) {
+    size_t i = 0;
+    auto next = [&]() { return base + L.at(i++).offset; };
+    ParamPtrs p{};
+    p.patch_w = next(); p.patch_b = next(); p.cls = next(); p.pos = next();
+    p.blocks.resize(cfg.depth);
+    for (auto& b : p.blocks) {
+        b = BlockParams{};
+        b.ln1_w = next(); b.ln1_b = next();
+        b.qkv_w = next(); b.qkv_b = cfg.qkv_bias ? next() : nullptr;
+        if (cfg.qk_norm) { b.qn_w = next(); b.qn_b = next(); b.kn_w = next(); b.kn_b = next(); }
+        b.proj_w = next(); b.proj_b = next();
+        if (!cfg.parallel_block) { b.ln2_w = next(); b.ln2_b = next(); }
+        b.ffn.resize(cfg.ffn_sets);
+        for (auto& f : b.ffn) { f.fc1_w = next(); f.fc1_b = next(); f.fc2_w = next(); f.fc2_b = next(); }
+    }
+    p.lnf_w = next(); p.lnf_b = next();
+    p.heads.resize(cfg.tasks.size());
+    for (auto& h : p.heads) { h.w = next(); h.b = next(); }
+    return p;
+}
+
+Model::Model(const ViTConfig& c) : cfg(c) {
+    cfg.validate("");
+    layout = param_layout(cfg);
+    params.assign(layout_total(layout), 0.0f);
+    p = param_ptrs(cfg, layout, params.data());
+}
+
+void Model::enable_grads() {
+    if (grads.size() != params.size()) {
+        grads.assign(params.size(), 0.0f);
+        g = param_ptrs(cfg, layout, grads.data());
+    }
+}
+
+void Model::zero_grads() {
+    enable_grads();
+    std::fill(grads.begin(), grads.end(), 0.0f);
+}
+
+void Model::init_weights(uint64_t seed) {
+    Rng rng(seed);
+    auto ends_with = [](const std::string& s, const char* suf) {
+        size_t n = std::strlen(suf);
+        return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
+    };
+    for (const auto& t : layout) {
+        float* w = params.data() + t.offset;
+        bool is_norm = t.name.find("ln1/") != std::string::npos || t.name.find("ln2/") != std::string::npos ||
+                       t.name.find("_norm/") != std::string::npos || t.name.rfind("norm/", 0) == 0;
+        if (is_norm) {
+            std::fill(w, w + t.size, ends_with(t.name, "/w") ? 1.0f : 0.0f);
+        } else if (t.decay || ends_with(t.name, "cls") || ends_with(t.name, "pos")) {
+            for (size_t i = 0; i < t.size; ++i) {   // truncated normal, std 0.02, cut at 2 std
+                float z;
+                do z = rng.normal(); while (std::fabs(z) > 2.0f);
+                w[i] = 0.02f * z;
+            }
+        } else {
+            std::fill(w, w + t.size, 0.0f);
+        }
+    }
+}
+
+size_t Model::num_active_params(const Active& in) const {
+    Active a = in;
+    a.resolve(cfg);
+    const size_t C = cfg.dim, hd = cfg.head_dim();
+    size_t n = C * cfg.patch_dim() + C + C + size_t(cfg.tokens()) * C;
+    for (int l = 0; l < a.depth; ++l) {
+        size_t A = a.heads[l] * hd, H = a.hidden[l];
+        n += 2 * C + 3 * A * C + (cfg.qkv_bias ? 3 * A : 0) + (cfg.qk_norm ? 4 * hd : 0);
+        n += A * C + C + (cfg.parallel_block ? 0 : 2 * C);
+        n += H * C + H + C * H + C;
+    }
+    n += 2 * C + size_t(cfg.tasks[a.task].num_classes) * (C + 1);
+    return n;
+}
+
+double Model::forward_flops(const Active& in) const {
+    Active a = in;
+    a.resolve(cfg);
+    const double T = cfg.tokens(), C = cfg.dim, hd = cfg.head_dim();
+    double f = 2.0 * cfg.num_patches() * cfg.patch_dim() * C;
+    for (int l = 0; l < a.depth; ++l) {
+        double A = a.heads[l] * hd, H = a.hidden[l];
+        f += 2 * T * C * 3 * A;       // qkv
+        f += 2 * 2 * T * T * A;       // q k^T and att v
+        f += 2 * T * A * C;           // proj
+        f += 2 * 2 * T * C * H;       // fc1, fc2
+    }
+    f += 2 * C * cfg.tasks[a.task].num_classes;
+    return f;
+}
+
+// ---------------------------------------------------------------- activations
+
+void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
+    max_batch = B;
+    const size_t T = cfg.tokens(), C = cfg.dim, H = cfg.mlp_hidden, NH = cfg.heads;
+    const size_t N = size_t(B) * T, P = cfg.num_patches();
+    size_t K = 0;
+    for (const auto& t : cfg.tasks) K = std::max<size_t>(K, t.num_classes);
+    // Inference keeps one block's activations and ping-pongs the residual stream.
+    const int stored_blocks = training ? cfg.depth : 1;
+    const int stored_res = training ? cfg.depth + 1 : 2;
+    const size_t block_size = N * C + 2 * N + N * 3 * C + (cfg.qk_norm ? 2 * N * C + 4 * N * NH : 0) +
+                              size_t(B) * NH * T * T + N * C + N * C + N * C + 2 * N + 2 * N * H;
+    size_t total = size_t(B) * P * cfg.patch_dim() + size_t(B) * P * C + stored_res * N * C +
+                   stored_blocks * block_size + B * C * 2 + 2 * B + 2 * B * K;
+    if (training)
+        total += N * C * 2 + N * 3 * C + 2 * N * C + N * C + 2 * N * H + 3 * B * C + B * K + B * P * C;
+    buf.assign(total, 0.0f);
+    float* cur = buf.data();
+    auto take = [&](size_t n) { float* r = cur; cur += n; return r; };
+    patches = take(size_t(B) * P * cfg.patch_dim());
+    emb = take(size_t(B) * P * C);
+    std::vector<float*> r(stored_res);
+    for (auto& x : r) x = take(N * C);
+    res.resize(cfg.depth + 1);
+    for (int l = 0; l <= cfg.depth; ++l) res[l] = r[training ? l : l % 2];
+    std::vector<Block> bl(stored_blocks);
+    for (auto& b : bl) {
+        b.ln1 = take(N * C); b.ln1_mean = take(N); b.ln1_rstd = take(N);
+        b.qkv = take(N * 3 * C);
+        if (cfg.qk_norm) {
+            b.qn = take(N * C); b.kn = take(N * C);
+            b.qn_mean = take(N * NH); b.qn_rstd = take(N * NH); b.kn_mean = take(N * NH); b.kn_rstd = take(N * NH);
+        } else {
+            b.qn = b.kn = b.qn_mean = b.qn_rstd = b.kn_mean = b.kn_rstd = nullptr;
+        }
+        b.att = take(size_t(B) * NH * T * T);
+        b.atty = take(N * C);
+        b.x1 = take(N * C);
+        b.ln2 = take(N * C); b.ln2_mean = take(N); b.ln2_rstd = take(N);
+        b.fc1 = take(N * H); b.gelu = take(N * H);
+    }
+    blocks.resize(cfg.depth);
+    for (int l = 0; l < cfg.depth; ++l) blocks[l] = bl[training ? l : 0];
+    cls_in = take(B * C);
+    lnf = take(B * C); lnf_mean = take(B); lnf_rstd = take(B);
+    logits = take(B * K); probs = take(B * K);
+    if (training) {
+        d_res = take(N * C); d_ln = take(N * C); d_qkv = take(N * 3 * C);
+        d_qn = take(N * C); d_kn = take(N * C); d_atty = take(N * C);
+        d_fc1 = take(N * H); d_gelu = take(N * H);
+        d_cls = take(B * C); d_lnf = take(B * C); d_emb = take(size_t(B) * P * C);
+        d_logits = take(B * K);
+    } else {
+        d_res = d_ln = d_qkv = d_qn = d_kn = d_atty = d_fc1 = d_gelu = nullptr;
+        d_cls = d_lnf = d_emb = d_logits = nullptr;
+    }
+    if (size_t(cur - buf.data()) > buf.size()) fail("", "internal error: activation buffer overflow");
+}
+
+// ---------------------------------------------------------------- forward
+
+void Model::forward(Activations& act, const uint8_t* images, int B, const Active& in) const {
+    Active a = in;
+    a.resolve(cfg);
+    if (B > act.max_batch) fail("", "batch larger than the activation buffers");
+    const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim();
+    const int ps = cfg.patch, gw = cfg.grid_w(), ch = cfg.img_c, hd = cfg.head_dim();
+    const int N = B * T;
+
+    // im2col with normalisation: patches[b, p, (ky*ps + kx)*ch + c]
+    float scale[3], shift[3];
+    for (int c = 0; c < ch; ++c) {
+        scale[c] = 1.0f / (255.0f * cfg.in_std[c]);
+        shift[c] = -cfg.in_mean[c] / cfg.in_std[c];
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; ++b) {
+        const uint8_t* img = images + size_t(b) * cfg.img_h * cfg.img_w * ch;
+        for (int p = 0; p < P; ++p) {
+            int py = p / gw, px = p % gw;
+            float* dst = act.patches + (size_t(b) * P + p) * pd;
+            for (int ky = 0; ky < ps; ++ky) {
+                const uint8_t* src = img + (size_t(py * ps + ky) * cfg.img_w + px * ps) * ch;
+                for (int i = 0; i < ps * ch; ++i) dst[ky * ps * ch + i] = src[i] * scale[i % ch] + shift[i % ch];
+            }
+        }
+    }
+    matmul_forward(act.emb, C, act.patches, pd, p.patch_w, pd, p.patch_b, B * P, pd, C, false);
+    float* x0 = act.res[0];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; ++b) {
+        float* xb = x0 + size_t(b) * T * C;
+        for (int c = 0; c < C; ++c) xb[c] = p.cls[c] + p.pos[c];
+        for (int t = 1; t < T; ++t) {
+            const float* e = act.emb + (size_t(b) * P + t - 1) * C;
+            for (int c = 0; c < C; ++c) xb[size_t(t) * C + c] = e[c] + p.pos[size_t(t) * C + c];
+        }
+    }
+
+    for (int l = 0; l < a.depth; ++l) {
+        const BlockParams& w = p.blocks[l];
+        const FFNParams& f = w.ffn[a.ffn_set[l]];
+        const Activations::Block& s = act.blocks[l];
+        const float* x = act.res[l];
+        float* y = act.res[l + 1];
+        const int nh = a.heads[l], A = nh * hd, H = a.hidden[l];
+
+        layernorm_forward(s.ln1, s.ln1_mean, s.ln1_rstd, x, C, w.ln1_w, w.ln1_b, N, 1, C);
+        if (A == C) {
+            matmul_forward(s.qkv, 3 * A, s.ln1, C, w.qkv_w, C, w.qkv_b, N, C, 3 * C, false);
+        } else {   // the first nh heads of q, k and v: three row slices of the fused weight
+            for (int part = 0; part < 3; ++part)
+                matmul_forward(s.qkv + part * A, 3 * A, s.ln1, C, w.qkv_w + size_t(part) * C * C, C,
+                               w.qkv_b ? w.qkv_b + part * C : nullptr, N, C, A, false);
+        }
+        const float *q = s.qkv, *k = s.qkv + A;
+        int ldq = 3 * A, ldk = 3 * A;
+        if (cfg.qk_norm) {
+            layernorm_forward(s.qn, s.qn_mean, s.qn_rstd, s.qkv, 3 * A, w.qn_w, w.qn_b, N, nh, hd);
+            layernorm_forward(s.kn, s.kn_mean, s.kn_rstd, s.qkv + A, 3 * A, w.kn_w, w.kn_b, N, nh, hd);
+            q = s.qn; k = s.kn; ldq = ldk = A;
+        }
+        attention_forward(s.atty, s.att, q, ldq, k, ldk, s.qkv + 2 * A, 3 * A, B, T, nh, hd);
+
+        const float* ffn_in;
+        float* ffn_out;
+        if (cfg.parallel_block) {
+            std::memcpy(y, x, sizeof(float) * size_t(N) * C);
+            matmul_forward(y, C, s.atty, A, w.proj_w, C, w.proj_b, N, A, C, true);
+            ffn_in = s.ln1;
+            ffn_out = y;
+        } else {
+            std::memcpy(s.x1, x, sizeof(float) * size_t(N) * C);
+            matmul_forward(s.x1, C, s.atty, A, w.proj_w, C, w.proj_b, N, A, C, true);
+            layernorm_forward(s.ln2, s.ln2_mean, s.ln2_rstd, s.x1, C, w.ln2_w, w.ln2_b, N, 1, C);
+            std::memcpy(y, s.x1, sizeof(float) * size_t(N) * C);
+            ffn_in = s.ln2;
+            ffn_out = y;
+        }
+        matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
+        gelu_forward(s.gelu, s.fc1, long(N) * H);
+        matmul_forward(ffn_out, C, s.gelu, H, f.fc2_w, cfg.mlp_hidden, f.fc2_b, N, H, C, true);
+    }
+
+    const float* xl = act.res[a.depth];
+    for (int b = 0; b < B; ++b) std::memcpy(act.cls_in + size_t(b) * C, xl + size_t(b) * T * C, sizeof(float) * C);
+    layernorm_forward(act.lnf, act.lnf_mean, act.lnf_rstd, act.cls_in, C, p.lnf_w, p.lnf_b, B, 1, C);
+    const int K = cfg.tasks[a.task].num_classes;
+    const HeadParams& hp = p.heads[a.task];
+    matmul_forward(act.logits, K, act.lnf, C, hp.w, C, hp.b, B, C, K, false);
+    for (int b = 0; b < B; ++b) {
+        const float* z = act.logits + size_t(b) * K;
+        float* pr = act.probs + size_t(b) * K;
+        float mx = *std::max_element(z, z + K), sum = 0.0f;
+        for (int i = 0; i < K; ++i) sum += (pr[i] = std::exp(z[i] - mx));
+        for (int i = 0; i < K; ++i) pr[i] /= sum;
+    }
+}
+
+float Model::loss(Activations& act, const int32_t* labels, int B, int K, float smoothing, bool grad,
+                  float loss_scale, int* correct) const {
+    double total = 0.0;
+    int right = 0;
+    const float off = smoothing / K, on = 1.0f - smoothing + off;
+    for (int b = 0; b < B; ++b) {
+        const float* pr = act.probs + size_t(b) * K;
+        const int y = labels[b];
+        double l = 0.0;
+        for (int i = 0; i < K; ++i) {
+            float q = i == y ? on : off;
+            if (q > 0) l -= q * std::log(std::max(pr[i], 1e-30f));
+        }
+        total += l;
+        if (int(std::max_element(pr, pr + K) - pr) == y) ++right;
+        if (grad) {
+            float* d = act.d_logits + size_t(b) * K;
+            for (int i = 0; i < K; ++i) d[i] = (pr[i] - (i == y ? on : off)) * loss_scale / B;
+        }
+    }
+    if (correct) *correct = right;
+    return float(total / B);
+}
+
+// ---------------------------------------------------------------- backward
+
+void Model::backward(Activations& act, int B, const Active& in) {
+    Active a = in;
+    a.resolve(cfg);
+    enable_grads();
+    if (!act.d_res) fail("", "activations were allocated without training buffers");
+    const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
+    const int N = B * T, K = cfg.tasks[a.task].num_classes;
+
+    const HeadParams &hp = p.heads[a.task], &hg = g.heads[a.task];
+    matmul_backward(act.d_lnf, C, hg.w, C, hg.b, act.d_logits, K, act.lnf, C, hp.w, C, B, C, K, false);
+    std::memset(act.d_cls, 0, sizeof(float) * size_t(B) * C);
+    layernorm_backward(act.d_cls, C, g.lnf_w, g.lnf_b, act.d_lnf, act.cls_in, C, p.lnf_w, act.lnf_mean,
+                       act.lnf_rstd, B, 1, C);
+    std::memset(act.d_res, 0, sizeof(float) * size_t(N) * C);
+    for (int b = 0; b < B; ++b) std::memcpy(act.d_res + size_t(b) * T * C, act.d_cls + size_t(b) * C, sizeof(float) * C);
+
+    for (int l = a.depth - 1; l >= 0; --l) {
+        const BlockParams& w = p.blocks[l];
+        BlockParams& gw = g.blocks[l];
+        const FFNParams& f = w.ffn[a.ffn_set[l]];
+        FFNParams& gf = gw.ffn[a.ffn_set[l]];
+        const Activations::Block& s = act.blocks[l];
+        const float* x = act.res[l];
+        const int nh = a.heads[l], A = nh * hd, H = a.hidden[l];
+
+        // FFN: out += fc2(gelu(fc1(in)))
+        const float* ffn_in = cfg.parallel_block ? s.ln1 : s.ln2;
+        matmul_backward(act.d_gelu, H, gf.fc2_w, cfg.mlp_hidden, gf.fc2_b, act.d_res, C, s.gelu, H, f.fc2_w,
+                        cfg.mlp_hidden, N, H, C, false);
+        gelu_backward(act.d_fc1, act.d_gelu, s.fc1, long(N) * H);
+        matmul_backward(act.d_ln, C, gf.fc1_w, C, gf.fc1_b, act.d_fc1, H, ffn_in, C, f.fc1_w, C, N, C, H, false);
+        if (!cfg.parallel_block)   // d_res becomes d(x1)
+            layernorm_backward(act.d_res, C, gw.ln2_w, gw.ln2_b, act.d_ln, s.x1, C, w.ln2_w, s.ln2_mean,
+                               s.ln2_rstd, N, 1, C);
+
+        // attention: out += proj(attention(qkv(ln1(x))))
+        matmul_backward(act.d_atty, A, gw.proj_w, C, gw.proj_b, act.d_res, C, s.atty, A, w.proj_w, C, N, A, C,
+                        false);
+        std::memset(act.d_qkv, 0, sizeof(float) * size_t(N) * 3 * A);
+        const float* v = s.qkv + 2 * A;
+        if (cfg.qk_norm) {
+            std::memset(act.d_qn, 0, sizeof(float) * size_t(N) * A);
+            std::memset(act.d_kn, 0, sizeof(float) * size_t(N) * A);
+            attention_backward(act.d_qn, A, act.d_kn, A, act.d_qkv + 2 * A, 3 * A, act.d_atty, s.qn, A, s.kn, A,
+                               v, 3 * A, s.att, B, T, nh, hd);
+            layernorm_backward(act.d_qkv, 3 * A, gw.qn_w, gw.qn_b, act.d_qn, s.qkv, 3 * A, w.qn_w, s.qn_mean,
+                               s.qn_rstd, N, nh, hd);
+            layernorm_backward(act.d_qkv + A, 3 * A, gw.kn_w, gw.kn_b, act.d_kn, s.qkv + A, 3 * A, w.kn_w,
+                               s.kn_mean, s.kn_rstd, N, nh, hd);
+        } else {
+            attention_backward(act.d_qkv, 3 * A, act.d_qkv + A, 3 * A, act.d_qkv + 2 * A, 3 * A, act.d_atty,
+                               s.qkv, 3 * A, s.qkv + A, 3 * A, v, 3 * A, s.att, B, T, nh, hd);
+        }
+        // In a parallel block d_ln already holds the FFN's share of d(ln1).
+        const bool acc = cfg.parallel_block;
+        if (A == C) {
+            matmul_backward(act.d_ln, C, gw.qkv_w, C, gw.qkv_b, act.d_qkv, 3 * C, s.ln1, C, w.qkv_w, C, N, C,
+                            3 * C, acc);
+        } else {
+            for (int part = 0; part < 3; ++part)
+                matmul_backward(act.d_ln, C, gw.qkv_w + size_t(part) * C * C, C,
+                                gw.qkv_b ? gw.qkv_b + part * C : nullptr, act.d_qkv + part * A, 3 * A, s.ln1, C,
+                                w.qkv_w + size_t(part) * C * C, C, N, C, A, acc || part > 0);
+        }
+        layernorm_backward(act.d_res, C, gw.ln1_w, gw.ln1_b, act.d_ln, x, C, w.ln1_w, s.ln1_mean, s.ln1_rstd,
+                           N, 1, C);
+    }
+
+    // embeddings: x0[b,t] = (t == 0 ? cls : emb[b,t-1]) + pos[t]
+    colsum_accumulate(g.pos, act.d_res, T * C, B, T * C);
+    colsum_accumulate(g.cls, act.d_res, T * C, B, C);
+    for (int b = 0; b < B; ++b)
+        std::memcpy(act.d_emb + size_t(b) * P * C, act.d_res + (size_t(b) * T + 1) * C, sizeof(float) * size_t(P) * C);
+    matmul_backward(nullptr, 0, g.patch_w, pd, g.patch_b, act.d_emb, C, act.patches, pd, p.patch_w, pd, B * P, pd,
+                    C, false);
+}
+
+}  // namespace ufo
