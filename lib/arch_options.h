@@ -13,3 +13,8 @@ void add_arch_options(boost::program_options::options_description& opts);
 ViTConfig arch_from_options(const boost::program_options::variables_map& vm);
 
 }  // namespace ufo
+
+namespace ufo {
+// True when any architecture flag (or a preset) was given explicitly on the command line.
+bool arch_flags_given(const boost::program_options::variables_map& vm);
+}  // namespace ufo

@@ -1,0 +1,65 @@
+// arch_options.cpp — architecture flags shared by the tools.
+#include "arch_options.h"
+
+#include "cli.h"
+#include "common.h"
+
+#include <cstdio>
+
+namespace ufo {
+
+namespace po = boost::program_options;
+
+void add_arch_options(po::options_description& opts) {
+    po::options_description a("Architecture");
+    a.add_options()
+        ("preset", po::value<std::string>()->default_value("ref"), "tiny | small | ref (DESIGN.md reference model)")
+        ("img", po::value<std::string>(), "input shape HxWxC (default: the dataset's, else the preset's)")
+        ("patch", po::value<int>(), "patch size (must divide H and W)")
+        ("dim", po::value<int>(), "embedding dimension")
+        ("depth", po::value<int>(), "number of blocks")
+        ("heads", po::value<int>(), "attention heads (dim must be divisible)")
+        ("mlp-ratio", po::value<double>(), "FFN hidden size as a multiple of dim")
+        ("mlp-hidden", po::value<int>(), "FFN hidden size (overrides --mlp-ratio)")
+        ("classes", po::value<int>(), "number of classes (default: the dataset's)")
+        ("qk-norm", po::bool_switch(), "LayerNorm on queries and keys (ViT-22B)")
+        ("parallel-block", po::bool_switch(), "y = x + Attn(LN(x)) + MLP(LN(x)) (ViT-22B)")
+        ("no-qkv-bias", po::bool_switch(), "no bias in the fused qkv projection (ViT-22B)");
+    opts.add(a);
+}
+
+bool arch_flags_given(const po::variables_map& vm) {
+    for (const char* k : {"img", "patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden", "classes"})
+        if (vm.count(k)) return true;
+    for (const char* k : {"qk-norm", "parallel-block", "no-qkv-bias"})
+        if (vm.count(k) && vm[k].as<bool>()) return true;
+    return !vm["preset"].defaulted();
+}
+
+ViTConfig arch_from_options(const po::variables_map& vm) {
+    ViTConfig c = preset(vm["preset"].as<std::string>());
+    if (vm.count("img")) {
+        int h = 0, w = 0, ch = 0;
+        char tail = 0;
+        const std::string s = vm["img"].as<std::string>();
+        if (std::sscanf(s.c_str(), "%dx%dx%d%c", &h, &w, &ch, &tail) != 3 || h <= 0 || w <= 0 || ch <= 0)
+            fail("", "option --img: '" + s + "' is not HxWxC");
+        c.img_h = h; c.img_w = w; c.img_c = ch;
+        c.in_mean.assign(ch, 0.5f);
+        c.in_std.assign(ch, 0.5f);
+    }
+    if (vm.count("patch")) c.patch = vm["patch"].as<int>();
+    if (vm.count("dim")) c.dim = vm["dim"].as<int>();
+    if (vm.count("depth")) c.depth = vm["depth"].as<int>();
+    if (vm.count("heads")) c.heads = vm["heads"].as<int>();
+    if (vm.count("mlp-ratio")) c.mlp_hidden = int(vm["mlp-ratio"].as<double>() * c.dim + 0.5);
+    else if (vm.count("dim")) c.mlp_hidden = 4 * c.dim;
+    if (vm.count("mlp-hidden")) c.mlp_hidden = vm["mlp-hidden"].as<int>();
+    if (vm.count("classes")) c.tasks[0].num_classes = vm["classes"].as<int>();
+    if (vm.count("qk-norm") && vm["qk-norm"].as<bool>()) c.qk_norm = true;
+    if (vm.count("parallel-block") && vm["parallel-block"].as<bool>()) c.parallel_block = true;
+    if (vm.count("no-qkv-bias") && vm["no-qkv-bias"].as<bool>()) c.qkv_bias = false;
+    return c;   // validated by the caller, which knows the data it must fit
+}
+
+}  // namespace ufo

@@ -1,0 +1,172 @@
+// checkpoint.cpp — HDF5 checkpoint writer and validating reader (formats/checkpoint.md).
+#include "checkpoint.h"
+
+#include "atomic_file.h"
+#include "common.h"
+#include "h5.h"
+
+#include <ctime>
+#include <cstdio>
+
+namespace ufo {
+
+namespace {
+
+constexpr const char* kFormat = "ufo-checkpoint";
+constexpr int64_t kFormatVersion = 1;
+
+std::string utc_now() {
+    std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
+std::vector<hsize_t> hshape(const std::vector<int64_t>& s) { return {s.begin(), s.end()}; }
+
+void write_arch(h5::File& f, const ViTConfig& c) {
+    const std::string a = "/arch";
+    h5::set_attr(f, "/", "tasks", [&] {
+        std::vector<std::string> n;
+        for (const auto& t : c.tasks) n.push_back(t.name);
+        return n;
+    }());
+    // Create /arch by writing its normalisation tensors first, then the scalars as attributes.
+    h5::write_f32(f, a + "/input_mean", c.in_mean.data(), {hsize_t(c.img_c)}, 0);
+    h5::write_f32(f, a + "/input_std", c.in_std.data(), {hsize_t(c.img_c)}, 0);
+    const std::pair<const char*, int64_t> ints[] = {
+        {"img_h", c.img_h}, {"img_w", c.img_w}, {"img_c", c.img_c}, {"patch", c.patch},
+        {"dim", c.dim}, {"depth", c.depth}, {"heads", c.heads}, {"mlp_hidden", c.mlp_hidden},
+        {"qk_norm", c.qk_norm}, {"parallel_block", c.parallel_block}, {"qkv_bias", c.qkv_bias},
+        {"ffn_sets", c.ffn_sets}};
+    for (const auto& [k, v] : ints) h5::set_attr(f, a, k, v);
+    h5::set_attr(f, a, "model", std::string("vit"));
+}
+
+ViTConfig read_arch(const h5::File& f) {
+    ViTConfig c;
+    const std::string a = "/arch";
+    if (!h5::exists(f, a)) fail(f.path(), "missing group /arch (architecture)");
+    auto gi = [&](const char* k) { return int(h5::get_int(f, a, k)); };
+    c.img_h = gi("img_h"); c.img_w = gi("img_w"); c.img_c = gi("img_c"); c.patch = gi("patch");
+    c.dim = gi("dim"); c.depth = gi("depth"); c.heads = gi("heads"); c.mlp_hidden = gi("mlp_hidden");
+    c.qk_norm = gi("qk_norm"); c.parallel_block = gi("parallel_block"); c.qkv_bias = gi("qkv_bias");
+    c.ffn_sets = gi("ffn_sets");
+    if (c.img_c != 1 && c.img_c != 3) fail(f.path(), "/arch@img_c must be 1 or 3");
+    c.in_mean.assign(c.img_c, 0.0f);
+    c.in_std.assign(c.img_c, 1.0f);
+    h5::read_f32(f, a + "/input_mean", c.in_mean.data(), {hsize_t(c.img_c)});
+    h5::read_f32(f, a + "/input_std", c.in_std.data(), {hsize_t(c.img_c)});
+    c.tasks.clear();
+    for (const auto& name : h5::get_strs(f, "/", "tasks")) {
+        TaskInfo t;
+        t.name = name;
+        const std::string g = "/tasks/" + name;
+        t.num_classes = int(h5::get_int(f, g, "num_classes"));
+        if (h5::has_attr(f, g, "class_names")) t.class_names = h5::get_strs(f, g, "class_names");
+        c.tasks.push_back(std::move(t));
+    }
+    c.validate(f.path());
+    return c;
+}
+
+void check_format(const h5::File& f) {
+    if (!h5::has_attr(f, "/", "format") || h5::get_str(f, "/", "format") != kFormat) {
+        std::string got = h5::has_attr(f, "/", "format") ? h5::get_str(f, "/", "format") : "none";
+        fail(f.path(), "not a ufo checkpoint (format=" + got + ")");
+    }
+    int64_t v = h5::get_int(f, "/", "format_version");
+    if (v != kFormatVersion)
+        fail(f.path(), "checkpoint format version " + std::to_string(v) + " is not supported (this ufo reads " +
+                           std::to_string(kFormatVersion) + ")");
+}
+
+}  // namespace
+
+ViTConfig read_architecture(const std::string& path) {
+    h5::File f = h5::File::open_read(path);
+    check_format(f);
+    return read_arch(f);
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state) {
+    h5::File f = h5::File::open_read(path);
+    check_format(f);
+    LoadedCheckpoint ck;
+    ck.kind = h5::get_str(f, "/", "kind");
+    if (ck.kind != "dense" && ck.kind != "supernet" && ck.kind != "subnet")
+        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not a ViT (dense, supernet or subnet)");
+    ViTConfig cfg = read_arch(f);
+    ck.model = std::make_unique<Model>(cfg);
+    Model& m = *ck.model;
+    for (const auto& t : m.layout) {
+        const std::string d = "/" + t.name;
+        if (!h5::exists(f, d)) fail(f.path(), "missing tensor " + d + " required by its architecture");
+        h5::read_f32(f, d, m.params.data() + t.offset, hshape(t.shape));
+    }
+    auto gs = [&](const char* k) { return h5::has_attr(f, "/", k) ? h5::get_str(f, "/", k) : std::string(); };
+    ck.provenance.tool = gs("tool");
+    ck.provenance.command = gs("command");
+    ck.provenance.parent = gs("parent");
+    if (want_train_state && h5::exists(f, "/train_state")) {
+        ck.has_train_state = true;
+        TrainState& s = ck.state;
+        const std::string g = "/train_state";
+        s.step = uint64_t(h5::get_int(f, g, "step"));
+        s.seed = uint64_t(h5::get_int(f, g, "seed"));
+        s.log_loss_sum = h5::get_double(f, g, "log_loss_sum");
+        s.log_correct = h5::get_int(f, g, "log_correct");
+        s.log_count = h5::get_int(f, g, "log_count");
+        s.log_steps = h5::get_int(f, g, "log_steps");
+        s.train_options = h5::get_str(f, g, "train_options");
+        s.adam_m.assign(m.params.size(), 0.0f);
+        s.adam_v.assign(m.params.size(), 0.0f);
+        h5::read_f32(f, g + "/adam_m", s.adam_m.data(), {hsize_t(m.params.size())});
+        h5::read_f32(f, g + "/adam_v", s.adam_v.data(), {hsize_t(m.params.size())});
+    }
+    return ck;
+}
+
+void save_checkpoint(const std::string& path, const std::string& kind, const Model& m, const Provenance& prov,
+                     const TrainState* state, int zstd_level) {
+    AtomicPath out(path);
+    {
+        h5::File f = h5::File::create(out.tmp(), path);
+        h5::set_attr(f, "/", "format", std::string(kFormat));
+        h5::set_attr(f, "/", "format_version", kFormatVersion);
+        h5::set_attr(f, "/", "kind", kind);
+        h5::set_attr(f, "/", "ufo_version", std::string(kVersion));
+        h5::set_attr(f, "/", "tool", prov.tool);
+        h5::set_attr(f, "/", "command", prov.command);
+        h5::set_attr(f, "/", "created", utc_now());
+        h5::set_attr(f, "/", "parent", prov.parent);
+        char sum[24];
+        std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)prov.parent_checksum);
+        h5::set_attr(f, "/", "parent_checksum", std::string(prov.parent.empty() ? "" : sum));
+        h5::set_attr(f, "/", "num_params", int64_t(m.num_params()));
+        write_arch(f, m.cfg);
+        for (const auto& t : m.layout)
+            h5::write_f32(f, "/" + t.name, m.params.data() + t.offset, hshape(t.shape), zstd_level);
+        for (const auto& t : m.cfg.tasks) {
+            const std::string g = "/tasks/" + t.name;
+            h5::set_attr(f, g, "num_classes", int64_t(t.num_classes));
+            if (!t.class_names.empty()) h5::set_attr(f, g, "class_names", t.class_names);
+        }
+        if (state) {
+            const std::string g = "/train_state";
+            h5::write_f32(f, g + "/adam_m", state->adam_m.data(), {hsize_t(state->adam_m.size())}, zstd_level);
+            h5::write_f32(f, g + "/adam_v", state->adam_v.data(), {hsize_t(state->adam_v.size())}, zstd_level);
+            h5::set_attr(f, g, "step", int64_t(state->step));
+            h5::set_attr(f, g, "seed", int64_t(state->seed));
+            h5::set_attr(f, g, "log_loss_sum", state->log_loss_sum);
+            h5::set_attr(f, g, "log_correct", int64_t(state->log_correct));
+            h5::set_attr(f, g, "log_count", int64_t(state->log_count));
+            h5::set_attr(f, g, "log_steps", int64_t(state->log_steps));
+            h5::set_attr(f, g, "train_options", state->train_options);
+        }
+        f.close();
+    }
+    out.commit();
+}
+
+}  // namespace ufo

@@ -1,0 +1,27 @@
+// infer.h — batched prediction and evaluation over a dataset.
+#pragma once
+#include "dataset.h"
+#include "model.h"
+
+#include <functional>
+
+namespace ufo {
+
+struct EvalResult {
+    double loss = 0.0;       // mean cross-entropy (no smoothing)
+    double accuracy = 0.0;
+    int64_t n = 0;
+};
+
+// Runs the active sub-network over images [n,H,W,C] in batches of at most act.max_batch and
+// calls on_batch(first index, batch size, act) after each forward pass (act.probs filled).
+void predict_batches(const Model& m, Activations& act, const uint8_t* images, int64_t n, const Active& a,
+                     const std::function<void(int64_t, int, const Activations&)>& on_batch);
+
+// Loss and accuracy of the active sub-network on a labelled dataset.
+EvalResult evaluate(const Model& m, Activations& act, const Dataset& ds, const Active& a);
+
+// "<file>: images are HxWxC but the model takes hxwxc" when the dataset does not fit.
+void check_fits(const ViTConfig& cfg, const Dataset& ds, const std::string& where);
+
+}  // namespace ufo

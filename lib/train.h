@@ -1,0 +1,45 @@
+// train.h — the single-task training loop behind ufo-train.
+#pragma once
+#include "augment.h"
+#include "model.h"
+
+#include <cstdint>
+#include <string>
+
+namespace ufo {
+
+struct TrainOptions {
+    std::string train_path, val_path;
+    std::string out_path;             // final model (and periodic checkpoints unless ckpt_path)
+    std::string ckpt_path;            // periodic / on-signal checkpoints (default: out_path)
+    std::string resume_path;
+    int epochs = 0;                   // epochs or steps (steps wins when both are given)
+    int64_t steps = 0;
+    int batch = 128;
+    int eval_batch = 256;
+    float lr = 1e-3f, min_lr = 1e-5f;
+    int64_t warmup = -1;              // steps; -1 = 5% of the run
+    float weight_decay = 0.05f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+    float clip = 1.0f;
+    float label_smoothing = 0.1f;
+    AugmentConfig augment;
+    uint64_t seed = 0;
+    int threads = 0;
+    int64_t log_every = 0;            // steps; 0 = once per epoch
+    int64_t ckpt_every = 0;           // steps; 0 = only at the end (and on a signal)
+    int64_t stop_after = 0;           // stop (with a checkpoint) after this many steps of this run
+    bool json = false;
+    int zstd = 0;
+    std::string task_name = "main";
+    std::string command;              // provenance
+};
+
+// Runs training; returns the process exit code (0, or 130/143 after SIGINT/SIGTERM).
+// `arch` is used for a fresh run; with `arch_given` false a resumed run takes the checkpoint's.
+int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given);
+
+// SIGINT/SIGTERM set a flag the loop polls between steps.
+void install_stop_signals();
+int stop_signal();   // 0, SIGINT or SIGTERM
+
+}  // namespace ufo

@@ -1,0 +1,164 @@
+// ufo-bench — inference latency/throughput and training-step speed of a checkpoint or of an
+// architecture given by flags, over a grid of thread counts and batch sizes.
+#include "arch_options.h"
+#include "bench.h"
+#include "blas.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "common.h"
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <omp.h>
+
+using namespace ufo;
+namespace po = boost::program_options;
+
+namespace {
+
+const char* kUsage =
+    "usage: ufo-bench [-m MODEL.h5 | ARCH FLAGS] [-b 1,64] [-t THREADS] [--reps 5] [--warmup 1]\n"
+    "                 [--train] [--task NAME] [-o md|csv|json|jsonl] [--seed S]\n"
+    "Times forward passes (or full AdamW training steps with --train) for every (threads, batch)\n"
+    "pair and prints one row per pair on stdout; progress goes to stderr.";
+
+// Training-step hyperparameters: they do not change the work done, only the numbers, so they
+// are fixed to the reference recipe rather than exposed.
+constexpr float kLr = 1e-3f, kSmoothing = 0.1f;
+
+struct Inputs {
+    std::vector<uint8_t> images;   // [B,H,W,C]
+    std::vector<int32_t> labels;   // [B]
+};
+
+// Deterministic per (seed, batch) so a row is reproducible alone, whatever else is in the grid.
+Inputs random_inputs(const ViTConfig& cfg, int B, int num_classes, uint64_t seed) {
+    Inputs in;
+    Rng rng(mix_seed(seed, uint64_t(B)));
+    in.images.resize(size_t(B) * cfg.img_h * cfg.img_w * cfg.img_c);
+    for (auto& v : in.images) v = uint8_t(rng.next() >> 56);
+    in.labels.resize(size_t(B));
+    for (auto& l : in.labels) l = int32_t(rng.below(uint64_t(num_classes)));
+    return in;
+}
+
+int find_task(const ViTConfig& cfg, const std::string& where, const std::string& name) {
+    std::string all;
+    for (size_t i = 0; i < cfg.tasks.size(); ++i) {
+        if (cfg.tasks[i].name == name) return int(i);
+        all += (i ? ", " : "") + cfg.tasks[i].name;
+    }
+    fail(where, "no task " + name + " (tasks: " + all + ")");
+}
+
+int main_body(int argc, char** argv) {
+    po::options_description opts("options");
+    opts.add_options()
+        ("help,h", "print this help and exit")
+        ("model,m", po::value<std::string>(), "checkpoint to benchmark (else: architecture flags)")
+        ("batch,b", po::value<std::string>()->default_value("1,64"), "batch sizes, comma-separated")
+        ("threads,t", po::value<std::string>(),
+         "thread counts, comma-separated (default: OpenMP's maximum)")
+        ("reps", po::value<int>()->default_value(5), "timed repetitions per row")
+        ("warmup", po::value<int>()->default_value(1), "untimed repetitions before timing")
+        ("train", "time full training steps (forward, loss, backward, AdamW) instead of inference")
+        ("task", po::value<std::string>(), "task to run, by name (default: the first)")
+        ("format,o", po::value<std::string>()->default_value("md"), "md, csv, json or jsonl")
+        ("json", "same as -o jsonl")
+        ("seed", po::value<uint64_t>()->default_value(0), "seed for random weights and inputs");
+    po::options_description arch("architecture (without -m)");
+    add_arch_options(arch);
+    po::options_description all;
+    all.add(opts).add(arch);
+
+    po::variables_map vm;
+    if (!cli::parse(argc, argv, all, {}, vm, kUsage)) return 0;
+
+    auto fmt = bench::parse_format(vm.count("json") ? "jsonl" : vm["format"].as<std::string>());
+    auto batches = cli::int_list("batch", vm["batch"].as<std::string>());
+    auto threads = vm.count("threads") ? cli::int_list("threads", vm["threads"].as<std::string>())
+                                       : std::vector<int>{omp_get_max_threads()};
+    int reps = vm["reps"].as<int>(), warmup = vm["warmup"].as<int>();
+    if (reps < 1) fail("", "option --reps: must be at least 1");
+    if (warmup < 0) fail("", "option --warmup: must not be negative");
+    bool train = vm.count("train") > 0;
+    uint64_t seed = vm["seed"].as<uint64_t>();
+
+    std::unique_ptr<Model> model;
+    std::string name;
+    if (vm.count("model")) {
+        // A checkpoint carries its own architecture; silently ignoring flags would benchmark
+        // something other than what the user asked for.
+        if (arch_flags_given(vm))
+            fail("", "architecture options cannot be combined with -m (the checkpoint sets them)");
+        name = vm["model"].as<std::string>();
+        model = load_checkpoint(name).model;
+    } else {
+        name = "arch";
+        model = std::make_unique<Model>(arch_from_options(vm));
+        model->init_weights(seed);
+    }
+    const ViTConfig& cfg = model->cfg;
+    int task = vm.count("task") ? find_task(cfg, name, vm["task"].as<std::string>()) : 0;
+    Active active = Active::full(cfg, task);
+    active.resolve(cfg);
+    int classes = cfg.tasks[size_t(task)].num_classes;
+    double fwd_flops = model->forward_flops(active);
+    // Backward costs two matmuls per forward matmul (input and weight gradients): 3x forward.
+    double flops_per_img = train ? 3.0 * fwd_flops : fwd_flops;
+    auto params = int64_t(model->num_active_params(active));
+
+    std::fprintf(stderr, "ufo-bench: %s: %s; task %s; %lld active params; %.4g MFLOP/img forward\n",
+                 name.c_str(), cfg.describe().c_str(), cfg.tasks[size_t(task)].name.c_str(),
+                 (long long)params, fwd_flops * 1e-6);
+
+    std::unique_ptr<AdamW> opt;
+    if (train) {
+        model->enable_grads();
+        AdamWConfig oc;   // defaults: betas 0.9/0.999, eps 1e-8, weight decay 0.05 on matrices
+        opt = std::make_unique<AdamW>(model->num_params(), oc);
+    }
+
+    bench::Printer out(std::cout, fmt);
+    const char* mode = train ? "train" : "infer";
+    for (int t : threads) {
+        set_threads(t);
+        for (int B : batches) {
+            Activations act;
+            act.allocate(cfg, B, train);
+            Inputs in = random_inputs(cfg, B, classes, seed);
+            std::function<void()> step;
+            if (train) {
+                step = [&] {
+                    model->zero_grads();
+                    model->forward(act, in.images.data(), B, active);
+                    model->loss(act, in.labels.data(), B, classes, kSmoothing, true, 1.0f, nullptr);
+                    model->backward(act, B, active);
+                    opt->step(*model, kLr);
+                };
+            } else {
+                step = [&] { model->forward(act, in.images.data(), B, active); };
+            }
+            std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: %d warm-up + %d reps\n", mode,
+                         t, B, warmup, reps);
+            auto ms = bench::time_reps(step, warmup, reps);
+            auto row = bench::make_row(name, mode, B, t, ms, flops_per_img * B, params);
+            std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: median %.3f ms, %.1f img/s, "
+                         "%.1f GFLOP/s\n", mode, t, B, row.median_ms, row.img_per_s,
+                         row.gflop_per_s);
+            out.add(row);
+        }
+    }
+    out.finish();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return cli::run("ufo-bench", [&] { return main_body(argc, argv); });
+}
