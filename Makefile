@@ -20,9 +20,12 @@ ifeq ($(SANITIZE),1)
 OPT        += -g -fsanitize=address,undefined -fno-omit-frame-pointer
 LDSAN      := -fsanitize=address,undefined
 endif
-CPPFLAGS   := -Ilib -Ikernels $(HDF5_CFLAGS)
+# OpenBLAS's OpenMP build shares libgomp's thread pool with our own parallel loops; the
+# default pthread build would keep a second set of spinning threads on the same cores.
+BLAS_DIR   := /usr/lib/x86_64-linux-gnu/openblas-openmp
+CPPFLAGS   := -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu/openblas-openmp $(HDF5_CFLAGS)
 CXXFLAGS   += -std=c++17 -Wall -Wextra -Wno-unused-parameter -fopenmp -MMD -MP $(OPT)
-LDLIBS     = $(HDF5_LIBS) -lboost_program_options -lboost_filesystem -lopenblas -llapacke \
+LDLIBS     = $(HDF5_LIBS) -lboost_program_options -lboost_filesystem -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -llapacke \
              -lzstd -lpng -ljpeg -lz -lpthread
 LDFLAGS    += -fopenmp $(LDSAN)
 
@@ -42,6 +45,11 @@ LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcuda
 CU_SRC     := $(wildcard kernels/*.cu)
 endif
 
+# Rebuild everything when the build mode changes (DEBUG, SANITIZE, CUDA).
+FLAGS_STAMP := $(BUILD)/.mode
+MODE_LINE  := $(CXX) $(OPT) cuda=$(USE_CUDA) blas=openmp
+$(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(MODE_LINE)" ] || echo "$(MODE_LINE)" > $(FLAGS_STAMP))
+
 LIB_SRC    := $(wildcard lib/*.cpp) $(wildcard kernels/*.cpp)
 LIB_OBJ    := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
 TOOL_SRC   := $(wildcard tools/ufo-*.cpp)
@@ -56,7 +64,7 @@ all: $(TOOLS)
 
 # --- dependencies -----------------------------------------------------------
 DEB_PKGS := g++ make pkg-config libboost-program-options-dev libboost-filesystem-dev \
-            libhdf5-dev hdf5-tools libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev \
+            libhdf5-dev hdf5-tools libopenblas-dev libopenblas-openmp-dev liblapacke-dev libzstd-dev zlib1g-dev \
             libpng-dev libjpeg-dev nlohmann-json3-dev libgtest-dev bats bats-support bats-assert \
             groff-base gnuplot-nox dataset-fashion-mnist python3
 deps:
@@ -73,11 +81,11 @@ $(DEPS_STAMP):
 	@touch $@
 
 # --- build ------------------------------------------------------------------
-$(BUILD)/obj/%.o: %.cpp | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.cu.o: %.cu | $(DEPS_STAMP)
+$(BUILD)/obj/%.cu.o: %.cu $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) -O3 -std=c++17 -Ilib -Ikernels -DUFO_CUDA=1 -c $< -o $@
 

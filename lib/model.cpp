@@ -233,6 +233,12 @@ void Model::init_weights(uint64_t seed) {
     }
 }
 
+size_t Model::num_params() const {
+    size_t n = 0;
+    for (const auto& t : layout) n += t.size;
+    return n;
+}
+
 size_t Model::num_active_params(const Active& in) const {
     Active a = in;
     a.resolve(cfg);

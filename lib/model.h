@@ -133,7 +133,7 @@ public:
     void init_weights(uint64_t seed);
     void enable_grads();
     void zero_grads();
-    size_t num_params() const { return params.size(); }
+    size_t num_params() const;   // without the alignment padding between tensors
     size_t num_active_params(const Active& a) const;
 
     // images: [B,H,W,C] uint8. Fills act.logits/probs. Returns nothing; see loss below.

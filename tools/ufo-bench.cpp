@@ -120,7 +120,7 @@ int main_body(int argc, char** argv) {
     if (train) {
         model->enable_grads();
         AdamWConfig oc;   // defaults: betas 0.9/0.999, eps 1e-8, weight decay 0.05 on matrices
-        opt = std::make_unique<AdamW>(model->num_params(), oc);
+        opt = std::make_unique<AdamW>(model->params.size(), oc);
     }
 
     bench::Printer out(std::cout, fmt);
