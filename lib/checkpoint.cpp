@@ -5,6 +5,7 @@
 #include "common.h"
 #include "h5.h"
 
+#include <cstdlib>
 #include <ctime>
 #include <cstdio>
 
@@ -15,8 +16,11 @@ namespace {
 constexpr const char* kFormat = "ufo-checkpoint";
 constexpr int64_t kFormatVersion = 1;
 
+// SOURCE_DATE_EPOCH (reproducible-builds convention) pins the time, so identical runs give
+// byte-identical files.
 std::string utc_now() {
     std::time_t t = std::time(nullptr);
+    if (const char* e = std::getenv("SOURCE_DATE_EPOCH")) t = std::time_t(std::strtoll(e, nullptr, 10));
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     return buf;

@@ -37,6 +37,19 @@ std::string options_json(const TrainOptions& o) {
     return j.dump();
 }
 
+// A resumed run is bit-exact only with the options of the first run; say which ones differ.
+void warn_changed_options(const std::string& ckpt, const std::string& before, const std::string& now) {
+    nlohmann::json a = nlohmann::json::parse(before, nullptr, false), b = nlohmann::json::parse(now);
+    if (a.is_discarded() || !a.is_object()) return;
+    std::string diff;
+    for (auto it = b.begin(); it != b.end(); ++it)
+        if (a.contains(it.key()) && a[it.key()] != it.value())
+            diff += (diff.empty() ? "" : ", ") + it.key() + " " + a[it.key()].dump() + " -> " + it.value().dump();
+    if (!diff.empty())
+        std::fprintf(stderr, "ufo-train: warning: %s was written with other options (%s); the resumed run will "
+                             "not match an uninterrupted one\n", ckpt.c_str(), diff.c_str());
+}
+
 // Per-channel mean and std of a dataset's pixels in [0,1], for input normalisation.
 void channel_stats(const Dataset& ds, std::vector<float>& mean, std::vector<float>& stdv) {
     std::vector<double> s(ds.c, 0.0), ss(ds.c, 0.0);
@@ -169,6 +182,7 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
         if (st.seed != opt.seed)
             fail(opt.resume_path, "was trained with --seed " + std::to_string(st.seed) + ", not " +
                                       std::to_string(opt.seed));
+        warn_changed_options(opt.resume_path, st.train_options, options_json(opt));
         adam.m = st.adam_m;
         adam.v = st.adam_v;
         adam.t = st.step;
@@ -186,12 +200,14 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
                  m.num_params(), (long long)train.n, (long long)total, B);
     print_header(opt.json);
 
+    // The parent's checksum is taken now: a resumed run may later overwrite that very file.
+    Provenance prov{"ufo-train", opt.command, opt.resume_path, 0};
+    if (!opt.resume_path.empty()) prov.parent_checksum = fnv1a_file(opt.resume_path);
     auto save_state = [&](const std::string& path, uint64_t step) {
         st.step = step;
         st.adam_m = adam.m;
         st.adam_v = adam.v;
         st.train_options = options_json(opt);
-        Provenance prov{"ufo-train", opt.command, opt.resume_path, 0};
         save_checkpoint(path, "dense", m, prov, &st, opt.zstd);
     };
 
@@ -273,8 +289,6 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
         }
     }
     progress.finish();
-    Provenance prov{"ufo-train", opt.command, opt.resume_path, 0};
-    if (!opt.resume_path.empty()) prov.parent_checksum = fnv1a_file(opt.resume_path);
     save_checkpoint(opt.out_path, "dense", m, prov, nullptr, opt.zstd);
     std::fprintf(stderr, "ufo-train: wrote %s\n", opt.out_path.c_str());
     return 0;
