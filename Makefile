@@ -1,6 +1,7 @@
 # ufo — build, test, bench, demo, install, deps.
 # make [DEBUG=1] [SANITIZE=1] [CUDA=auto|0|1]
 SHELL      := /bin/bash
+MAKEFLAGS  += --jobs=$(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 BUILD      ?= build
 CUDA       ?= auto
