@@ -133,3 +133,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:tools/%.cpp=$(BUILD)/obj/tools/%.d)
+
+# Keep object files of the tools (they are intermediates of a pattern chain).
+.SECONDARY:
