@@ -209,6 +209,10 @@ void Model::zero_grads() {
     std::fill(grads.begin(), grads.end(), 0.0f);
 }
 
+// Initialisation after "Better plain ViT baselines" (Beyer et al. 2022) and MAE: Xavier-uniform
+// matrices, a zero head, and position embeddings that start as 2-D sine-cosine codes of the patch
+// grid (still learned). Starting from tiny random positions leaves a ViT blind to where a patch is
+// for hundreds of steps, which small datasets cannot afford.
 void Model::init_weights(uint64_t seed) {
     Rng rng(seed);
     auto ends_with = [](const std::string& s, const char* suf) {
@@ -217,19 +221,36 @@ void Model::init_weights(uint64_t seed) {
     };
     for (const auto& t : layout) {
         float* w = params.data() + t.offset;
-        bool is_norm = t.name.find("ln1/") != std::string::npos || t.name.find("ln2/") != std::string::npos ||
-                       t.name.find("_norm/") != std::string::npos || t.name.rfind("norm/", 0) == 0;
-        if (is_norm) {
-            std::fill(w, w + t.size, ends_with(t.name, "/w") ? 1.0f : 0.0f);
-        } else if (t.decay || ends_with(t.name, "cls") || ends_with(t.name, "pos")) {
-            for (size_t i = 0; i < t.size; ++i) {   // truncated normal, std 0.02, cut at 2 std
-                float z;
-                do z = rng.normal(); while (std::fabs(z) > 2.0f);
-                w[i] = 0.02f * z;
-            }
-        } else {
+        const bool is_head = t.name.rfind("tasks/", 0) == 0;
+        if (t.decay && !is_head) {            // [out, in] matrix: Xavier uniform
+            const double limit = std::sqrt(6.0 / double(t.shape[0] + t.shape[1]));
+            for (size_t i = 0; i < t.size; ++i) w[i] = float(limit * (2.0 * rng.uniform() - 1.0));
+        } else if (ends_with(t.name, "embed/cls")) {
+            for (size_t i = 0; i < t.size; ++i) w[i] = 0.02f * rng.normal();
+        } else if (ends_with(t.name, "embed/pos")) {
+            sincos_position_init(w);
+        } else if (ends_with(t.name, "/w") && !t.decay) {   // norm scales
+            std::fill(w, w + t.size, 1.0f);
+        } else {                              // biases, norm shifts, the head
             std::fill(w, w + t.size, 0.0f);
         }
+    }
+}
+
+// pos [T,C]: row 0 (class token) zero; patch (y,x) gets sin/cos of y on the first C/2 channels
+// and of x on the rest, at C/4 geometric frequencies each (channels beyond 4*(C/4) stay zero).
+void Model::sincos_position_init(float* pos) const {
+    const int C = cfg.dim, q = C / 4, gw = cfg.grid_w();
+    std::fill(pos, pos + size_t(cfg.tokens()) * C, 0.0f);
+    for (int p = 0; p < cfg.num_patches(); ++p) {
+        float* row = pos + size_t(p + 1) * C;
+        const double coord[2] = {double(p / gw), double(p % gw)};
+        for (int a = 0; a < 2; ++a)
+            for (int i = 0; i < q; ++i) {
+                const double omega = 1.0 / std::pow(10000.0, double(i) / std::max(1, q));
+                row[a * 2 * q + i] = float(std::sin(coord[a] * omega));
+                row[a * 2 * q + q + i] = float(std::cos(coord[a] * omega));
+            }
     }
 }
 

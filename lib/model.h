@@ -146,6 +146,9 @@ public:
     void backward(Activations& act, int B, const Active& a);
     // FLOPs of one forward pass of one image on the active sub-network (multiply-add = 2).
     double forward_flops(const Active& a) const;
+
+private:
+    void sincos_position_init(float* pos) const;
 };
 
 }  // namespace ufo
