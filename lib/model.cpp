@@ -159,8 +159,6 @@ std::vector<ParamInfo> param_layout(const ViTConfig& cfg) {
         add("tasks/" + t.name + "/head/w", {t.num_classes, C}, true);
         add("tasks/" + t.name + "/head/b", {t.num_classes}, false);
     }
-    // The total (with alignment padding) is the end of the last tensor, rounded.
-    if (!L.empty()) L.back().offset = L.back().offset;
     return L;
 }
 

@@ -16,29 +16,15 @@
 #include <set>
 #include <unistd.h>
 
+#include "test_util.h"
+
 namespace fs = std::filesystem;
 using namespace ufo;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "ufo-ds-XXXXXX").string();
-        path = ::mkdtemp(t.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using test::TempDir;
+using test::error_of;
 
 Dataset synth(int n, int k, int h = 5, int w = 4, int c = 3) {
     Dataset ds;
