@@ -19,7 +19,8 @@ start=$(date +%s)
 say "fetch and import the datasets (Fashion-MNIST from dataset-fashion-mnist, digits from opencv-doc)"
 UFO_BIN=$BIN UFO_DATA_DIR=$DATA "$ROOT/scripts/fetch-data"
 for f in fashion-train fashion-test digits-train digits-test; do
-  "$BIN/ufo-data" info --json "$DATA/$f.h5" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"   {d[\"file\"]}: {d[\"count\"]} images {d[\"shape\"]}, {d[\"num_classes\"]} classes", file=sys.stderr)'
+  "$BIN/ufo-data" info --json "$DATA/$f.h5" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print("  ", d["file"], d["count"], "images", d["shape"], d["num_classes"], "classes", file=sys.stderr)'
 done
 
 train() {   # name train test epochs batch extra...
