@@ -66,6 +66,15 @@ std::string ViTConfig::describe() const {
     return s.str();
 }
 
+int ViTConfig::task_index(const std::string& name, const std::string& where) const {
+    std::string all;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+        if (tasks[i].name == name) return int(i);
+        all += (i ? ", " : "") + tasks[i].name;
+    }
+    fail(where, "no task " + name + " (tasks: " + all + ")");
+}
+
 ViTConfig preset(const std::string& name) {
     ViTConfig c;
     if (name == "ref") return c;  // DESIGN.md reference model

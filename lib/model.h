@@ -43,6 +43,8 @@ struct ViTConfig {
     void validate(const std::string& where) const;
     bool same_architecture(const ViTConfig& o, std::string* why) const;
     std::string describe() const;  // one line, for logs
+    // Index of the task called `name`; else "<where>: no task NAME (tasks: a, b)".
+    int task_index(const std::string& name, const std::string& where) const;
 };
 
 // Named presets: "tiny" (tests), "ref" (the reference model of DESIGN.md), "fmnist", "digits".

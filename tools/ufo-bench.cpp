@@ -46,14 +46,6 @@ Inputs random_inputs(const ViTConfig& cfg, int B, int num_classes, uint64_t seed
     return in;
 }
 
-int find_task(const ViTConfig& cfg, const std::string& where, const std::string& name) {
-    std::string all;
-    for (size_t i = 0; i < cfg.tasks.size(); ++i) {
-        if (cfg.tasks[i].name == name) return int(i);
-        all += (i ? ", " : "") + cfg.tasks[i].name;
-    }
-    fail(where, "no task " + name + " (tasks: " + all + ")");
-}
 
 int main_body(int argc, char** argv) {
     po::options_description opts("options");
@@ -103,7 +95,7 @@ int main_body(int argc, char** argv) {
         model->init_weights(seed);
     }
     const ViTConfig& cfg = model->cfg;
-    int task = vm.count("task") ? find_task(cfg, name, vm["task"].as<std::string>()) : 0;
+    int task = vm.count("task") ? cfg.task_index(vm["task"].as<std::string>(), name) : 0;
     Active active = Active::full(cfg, task);
     active.resolve(cfg);
     int classes = cfg.tasks[size_t(task)].num_classes;

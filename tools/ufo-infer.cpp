@@ -61,14 +61,6 @@ bool looks_like_hdf5(const std::string& path) {
     return in.read(sig, 8) && std::memcmp(sig, kSig, 8) == 0;
 }
 
-int find_task(const ViTConfig& cfg, const std::string& model, const std::string& name) {
-    std::string all;
-    for (size_t i = 0; i < cfg.tasks.size(); ++i) {
-        if (cfg.tasks[i].name == name) return int(i);
-        all += (i ? ", " : "") + cfg.tasks[i].name;
-    }
-    fail(model, "no task " + name + " (tasks: " + all + ")");
-}
 
 // Dataset labels are used when the dataset has as many classes as the task; they are
 // compared by index (a note says so when the class names differ).
@@ -242,7 +234,7 @@ int main_body(int argc, char** argv) {
     const ViTConfig& cfg = m.cfg;
     int t = 0;
     if (vm.count("task")) {
-        t = find_task(cfg, model_path, task_name);
+        t = cfg.task_index(task_name, model_path);
     } else if (cfg.tasks.size() > 1) {
         std::string all;
         for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;
