@@ -213,6 +213,10 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, long N) {
     }
 }
 
+// Each (batch, head) pair is a handful of small GEMMs run by one thread; OpenBLAS runs
+// single-threaded inside an OpenMP parallel region, so the result does not depend on the
+// thread count. The hand-written dot/axpy version this replaced spent a third of a small-ViT
+// training step here, for about 4% of its FLOPs.
 void attention_forward(float* out, float* att, const float* q, int ldq, const float* k, int ldk,
                        const float* v, int ldv, int B, int T, int NH, int HS) {
     const float scale = 1.0f / std::sqrt(float(HS));
@@ -221,16 +225,13 @@ void attention_forward(float* out, float* att, const float* q, int ldq, const fl
     for (int b = 0; b < B; ++b)
         for (int h = 0; h < NH; ++h) {
             const size_t tok0 = size_t(b) * T;
-            for (int i = 0; i < T; ++i) {
-                const float* qi = q + (tok0 + i) * ldq + h * HS;
-                float* arow = att + ((size_t(b) * NH + h) * T + i) * T;
-                for (int j = 0; j < T; ++j)
-                    arow[j] = dot(qi, k + (tok0 + j) * ldk + h * HS, HS) * scale;
-                softmax_row(arow, T);
-                float* oi = out + (tok0 + i) * A + h * HS;
-                std::memset(oi, 0, sizeof(float) * HS);
-                for (int j = 0; j < T; ++j) axpy(oi, arow[j], v + (tok0 + j) * ldv + h * HS, HS);
-            }
+            float* s = att + (size_t(b) * NH + h) * T * T;                     // [T,T]
+            const float* qh = q + tok0 * ldq + h * HS;                         // [T,HS] ld ldq
+            const float* kh = k + tok0 * ldk + h * HS;                         // [T,HS] ld ldk
+            const float* vh = v + tok0 * ldv + h * HS;                         // [T,HS] ld ldv
+            sgemm(false, true, T, T, HS, scale, qh, ldq, kh, ldk, 0.0f, s, T);
+            for (int i = 0; i < T; ++i) softmax_row(s + size_t(i) * T, T);
+            sgemm(false, false, T, HS, T, 1.0f, s, T, vh, ldv, 0.0f, out + tok0 * A + h * HS, A);
         }
 }
 
@@ -241,28 +242,26 @@ void attention_backward(float* dq, int lddq, float* dk, int lddk, float* dv, int
     const int A = NH * HS;
 #pragma omp parallel
     {
-        std::vector<float> dp(T);   // per-thread row of d(probabilities)
+        std::vector<float> ds(size_t(T) * T);   // per-thread [T,T]: d(probabilities), then d(scores)
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; ++b)
             for (int h = 0; h < NH; ++h) {
                 const size_t tok0 = size_t(b) * T;
+                const float* a = att + (size_t(b) * NH + h) * T * T;           // [T,T]
+                const float* doh = dout + tok0 * A + h * HS;                   // [T,HS] ld A
+                const float* qh = q + tok0 * ldq + h * HS;
+                const float* kh = k + tok0 * ldk + h * HS;
+                const float* vh = v + tok0 * ldv + h * HS;
+                sgemm(true, false, T, HS, T, 1.0f, a, T, doh, A, 1.0f, dv + tok0 * lddv + h * HS, lddv);
+                sgemm(false, true, T, T, HS, 1.0f, doh, A, vh, ldv, 0.0f, ds.data(), T);
                 for (int i = 0; i < T; ++i) {
-                    const float* arow = att + ((size_t(b) * NH + h) * T + i) * T;
-                    const float* doi = dout + (tok0 + i) * A + h * HS;
-                    const float* qi = q + (tok0 + i) * ldq + h * HS;
-                    float* dqi = dq + (tok0 + i) * lddq + h * HS;
-                    float s = 0.0f;
-                    for (int j = 0; j < T; ++j) {
-                        dp[j] = dot(doi, v + (tok0 + j) * ldv + h * HS, HS);
-                        axpy(dv + (tok0 + j) * lddv + h * HS, arow[j], doi, HS);
-                        s += arow[j] * dp[j];
-                    }
-                    for (int j = 0; j < T; ++j) {
-                        float ds = arow[j] * (dp[j] - s) * scale;
-                        axpy(dqi, ds, k + (tok0 + j) * ldk + h * HS, HS);
-                        axpy(dk + (tok0 + j) * lddk + h * HS, ds, qi, HS);
-                    }
+                    const float* ar = a + size_t(i) * T;
+                    float* dr = ds.data() + size_t(i) * T;
+                    const float s = dot(ar, dr, T);
+                    for (int j = 0; j < T; ++j) dr[j] = ar[j] * (dr[j] - s) * scale;
                 }
+                sgemm(false, false, T, HS, T, 1.0f, ds.data(), T, kh, ldk, 1.0f, dq + tok0 * lddq + h * HS, lddq);
+                sgemm(true, false, T, HS, T, 1.0f, ds.data(), T, qh, ldq, 1.0f, dk + tok0 * lddk + h * HS, lddk);
             }
     }
 }
