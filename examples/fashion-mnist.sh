@@ -11,7 +11,7 @@ OUT=${OUT:-$ROOT/runs}
 T=${THREADS:-$(nproc)}
 mkdir -p "$OUT"
 UFO_BIN=$BIN UFO_DATA_DIR=$DATA "$ROOT/scripts/fetch-data"
-"$BIN/ufo-train" "$DATA/fashion-train.h5" --val "$DATA/fashion-test.h5" --preset small --epochs 20 -b 128 \
+"$BIN/ufo-train" "$DATA/fashion-train.h5" --val "$DATA/fashion-test.h5" --preset small --epochs "${EPOCHS:-22}" -b 128 \
     --lr 2e-3 --crop-pad 2 --hflip -t "$T" --seed 1 --task-name fashion -o "$OUT/fashion.h5" \
     | tee "$OUT/fashion-train.tsv"
 "$BIN/ufo-infer" -m "$OUT/fashion.h5" "$DATA/fashion-test.h5" -t "$T" --summary-only

@@ -70,6 +70,14 @@ ViTConfig read_arch(const h5::File& f) {
         if (h5::has_attr(f, g, "class_names")) t.class_names = h5::get_strs(f, g, "class_names");
         c.tasks.push_back(std::move(t));
     }
+    if (c.is_supernet())
+        for (auto& t : c.tasks) {
+            const std::string d = "/tasks/" + t.name + "/route";
+            if (!h5::exists(f, d)) fail(f.path(), "missing route table " + d + " of a supernet");
+            std::vector<int32_t> r(c.depth);
+            h5::read_i32(f, d, r.data(), {hsize_t(c.depth)});
+            t.route.assign(r.begin(), r.end());
+        }
     c.validate(f.path());
     return c;
 }
@@ -123,6 +131,13 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
         s.log_count = h5::get_int(f, g, "log_count");
         s.log_steps = h5::get_int(f, g, "log_steps");
         s.train_options = h5::get_str(f, g, "train_options");
+        s.routes_frozen = h5::has_attr(f, g, "routes_frozen") && h5::get_int(f, g, "routes_frozen") != 0;
+        for (size_t i = 1; i < m.cfg.tasks.size(); ++i) {
+            const std::string n = "task" + std::to_string(i) + "_";
+            if (!h5::has_attr(f, g, n + "log_loss_sum")) break;
+            s.task_logs.push_back({h5::get_double(f, g, n + "log_loss_sum"), h5::get_int(f, g, n + "log_correct"),
+                                   h5::get_int(f, g, n + "log_count"), h5::get_int(f, g, n + "log_steps")});
+        }
         s.adam_m.assign(m.params.size(), 0.0f);
         s.adam_v.assign(m.params.size(), 0.0f);
         h5::read_f32(f, g + "/adam_m", s.adam_m.data(), {hsize_t(m.params.size())});
@@ -155,7 +170,12 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Mod
             const std::string g = "/tasks/" + t.name;
             h5::set_attr(f, g, "num_classes", int64_t(t.num_classes));
             if (!t.class_names.empty()) h5::set_attr(f, g, "class_names", t.class_names);
+            if (m.cfg.is_supernet()) {
+                std::vector<int32_t> r(t.route.begin(), t.route.end());
+                h5::write_i32(f, g + "/route", r.data(), {hsize_t(r.size())}, 0);
+            }
         }
+        for (const auto& [name, src] : prov.sources) h5::set_attr(f, "/" + name, "source", src);
         if (state) {
             const std::string g = "/train_state";
             h5::write_f32(f, g + "/adam_m", state->adam_m.data(), {hsize_t(state->adam_m.size())}, zstd_level);
@@ -167,6 +187,15 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Mod
             h5::set_attr(f, g, "log_count", int64_t(state->log_count));
             h5::set_attr(f, g, "log_steps", int64_t(state->log_steps));
             h5::set_attr(f, g, "train_options", state->train_options);
+            h5::set_attr(f, g, "routes_frozen", int64_t(state->routes_frozen));
+            for (size_t i = 0; i < state->task_logs.size(); ++i) {
+                const std::string n = "task" + std::to_string(i + 1) + "_";
+                const auto& l = state->task_logs[i];
+                h5::set_attr(f, g, n + "log_loss_sum", l.loss_sum);
+                h5::set_attr(f, g, n + "log_correct", l.correct);
+                h5::set_attr(f, g, n + "log_count", l.count);
+                h5::set_attr(f, g, n + "log_steps", l.steps);
+            }
         }
         f.close();
     }

@@ -4,6 +4,7 @@
 #pragma once
 #include "model.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@ struct Provenance {
     std::string tool, command;
     std::string parent;              // checkpoint this one was made from ("" = none)
     uint64_t parent_checksum = 0;    // fnv1a of the parent file's bytes
+    // Tensor name -> the parent tensor it was copied from (ufo-extract); stored as the
+    // tensor's "source" attribute.
+    std::map<std::string, std::string> sources;
 };
 
 // Everything besides the weights that a bit-exact resume needs.
@@ -24,7 +28,10 @@ struct TrainState {
     // Running sums of the log interval that was open when the checkpoint was written.
     double log_loss_sum = 0;
     int64_t log_correct = 0, log_count = 0, log_steps = 0;
+    struct TaskLog { double loss_sum = 0; int64_t correct = 0, count = 0, steps = 0; };
+    std::vector<TaskLog> task_logs;      // the same for tasks 2.. of a multi-task run
     std::string train_options;           // JSON of the training options, for the record
+    bool routes_frozen = false;          // supernets: routes fixed by --route-freeze-at
 };
 
 struct LoadedCheckpoint {

@@ -26,8 +26,19 @@ void ViTConfig::validate(const std::string& where) const {
         bad("dim, depth, heads and mlp hidden size must be positive");
     if (dim % heads) bad("dim " + std::to_string(dim) + " is not divisible by " + std::to_string(heads) + " heads");
     if (ffn_sets < 1) bad("at least one FFN weight set is needed");
-    if (tasks.empty()) bad("at least one task is needed");
+    for (size_t i = 0; i < tasks.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (tasks[i].name == tasks[j].name) bad("task '" + tasks[i].name + "' appears twice");
     for (const auto& t : tasks) {
+        if (t.name.empty() || t.name.find_first_of("/\t\n,:=") != std::string::npos)
+            bad("task name '" + t.name + "' must be non-empty without / , : = or whitespace");
+        if (is_supernet()) {
+            if (int(t.route.size()) != depth)
+                bad("task '" + t.name + "' has a route of " + std::to_string(t.route.size()) + " blocks, the model " +
+                    std::to_string(depth));
+            for (int r : t.route)
+                if (r != 0 && r != 1) bad("task '" + t.name + "' has a route entry other than 0 (shared) or 1 (own)");
+        }
         if (t.num_classes < 2) bad("task '" + t.name + "' needs at least 2 classes");
         if (!t.class_names.empty() && int(t.class_names.size()) != t.num_classes)
             bad("task '" + t.name + "' has " + std::to_string(t.class_names.size()) +
@@ -72,7 +83,13 @@ int ViTConfig::task_index(const std::string& name, const std::string& where) con
         if (tasks[i].name == name) return int(i);
         all += (i ? ", " : "") + tasks[i].name;
     }
+    if (tasks.empty()) fail(where, "has no task heads (a shared backbone), so no task " + name);
     fail(where, "no task " + name + " (tasks: " + all + ")");
+}
+
+void ViTConfig::make_supernet() {
+    ffn_sets = int(tasks.size()) + 1;
+    for (auto& t : tasks) t.route.assign(depth, 0);
 }
 
 ViTConfig preset(const std::string& name) {
@@ -98,10 +115,23 @@ Active Active::full(const ViTConfig& cfg, int task) {
     return a;
 }
 
+Active Active::for_task(const ViTConfig& cfg, int task) {
+    Active a;
+    a.task = task;
+    if (cfg.is_supernet() && task >= 0 && task < int(cfg.tasks.size())) {
+        a.ffn_set.resize(cfg.depth);
+        for (int l = 0; l < cfg.depth; ++l) a.ffn_set[l] = cfg.tasks[task].route[l] ? task + 1 : 0;
+    }
+    a.resolve(cfg);
+    return a;
+}
+
 void Active::resolve(const ViTConfig& cfg) {
     if (depth < 0) depth = cfg.depth;
     if (depth < 1 || depth > cfg.depth) fail("", "active depth out of range");
+    if (cfg.tasks.empty()) fail("", "the model has no task heads (a shared backbone)");
     if (task < 0 || task >= int(cfg.tasks.size())) fail("", "task index out of range");
+    if (gates && !cfg.is_supernet()) fail("", "FFN mixing needs a Task-MoE supernet");
     if (heads.empty()) heads.assign(cfg.depth, cfg.heads);
     if (hidden.empty()) hidden.assign(cfg.depth, cfg.mlp_hidden);
     if (ffn_set.empty()) ffn_set.assign(cfg.depth, 0);
@@ -167,6 +197,7 @@ std::vector<ParamInfo> param_layout(const ViTConfig& cfg) {
     for (const auto& t : cfg.tasks) {
         add("tasks/" + t.name + "/head/w", {t.num_classes, C}, true);
         add("tasks/" + t.name + "/head/b", {t.num_classes}, false);
+        if (cfg.is_supernet()) add("tasks/" + t.name + "/router", {cfg.depth, 2}, false);
     }
     return L;
 }
@@ -193,7 +224,10 @@ ParamPtrs param_ptrs(const ViTConfig& cfg, const std::vector<ParamInfo>& L, floa
     }
     p.lnf_w = next(); p.lnf_b = next();
     p.heads.resize(cfg.tasks.size());
-    for (auto& h : p.heads) { h.w = next(); h.b = next(); }
+    for (auto& h : p.heads) {
+        h.w = next(); h.b = next();
+        h.router = cfg.is_supernet() ? next() : nullptr;
+    }
     return p;
 }
 
@@ -313,6 +347,8 @@ void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
                               size_t(B) * NH * T * T + N * C + N * C + N * C + 2 * N + 2 * N * H;
     size_t total = size_t(B) * P * cfg.patch_dim() + size_t(B) * P * C + stored_res * N * C +
                    stored_blocks * block_size + B * C * 2 + 2 * B + 2 * B * K;
+    const bool mixing = training && cfg.ffn_sets > 1;
+    if (mixing) total += stored_blocks * (2 * N * H + 2 * N * C) + N * C + size_t(cfg.depth) * B * 2;
     if (training)
         total += N * C * 2 + N * 3 * C + 2 * N * C + N * C + 2 * N * H + 3 * B * C + B * K + B * P * C;
     buf.assign(total, 0.0f);
@@ -339,6 +375,12 @@ void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
         b.x1 = take(N * C);
         b.ln2 = take(N * C); b.ln2_mean = take(N); b.ln2_rstd = take(N);
         b.fc1 = take(N * H); b.gelu = take(N * H);
+        if (mixing) {
+            b.fc1_own = take(N * H); b.gelu_own = take(N * H);
+            b.expert_out[0] = take(N * C); b.expert_out[1] = take(N * C);
+        } else {
+            b.fc1_own = b.gelu_own = b.expert_out[0] = b.expert_out[1] = nullptr;
+        }
     }
     blocks.resize(cfg.depth);
     for (int l = 0; l < cfg.depth; ++l) blocks[l] = bl[training ? l : 0];
@@ -354,6 +396,12 @@ void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
     } else {
         d_res = d_ln = d_qkv = d_qn = d_kn = d_atty = d_fc1 = d_gelu = nullptr;
         d_cls = d_lnf = d_emb = d_logits = nullptr;
+    }
+    if (mixing) {
+        d_mix = take(N * C);
+        d_gates = take(size_t(cfg.depth) * B * 2);
+    } else {
+        d_mix = d_gates = nullptr;
     }
     if (size_t(cur - buf.data()) > buf.size()) fail("", "internal error: activation buffer overflow");
 }
@@ -438,16 +486,37 @@ void Model::forward(Activations& act, const uint8_t* images, int B, const Active
             ffn_in = s.ln2;
             ffn_out = y;
         }
-        matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
-        gelu_forward(s.gelu, s.fc1, long(N) * H);
-        matmul_forward(ffn_out, C, s.gelu, H, f.fc2_w, cfg.mlp_hidden, f.fc2_b, N, H, C, true);
+        if (!a.gates) {
+            matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
+            gelu_forward(s.gelu, s.fc1, long(N) * H);
+            matmul_forward(ffn_out, C, s.gelu, H, f.fc2_w, cfg.mlp_hidden, f.fc2_b, N, H, C, true);
+            continue;
+        }
+        // Task-MoE mixing: out[b] += gate[b][0] * shared(in[b]) + gate[b][1] * own(in[b])
+        if (!s.fc1_own) fail("", "FFN mixing needs activations allocated for training");
+        for (int e = 0; e < 2; ++e) {
+            const FFNParams& fe = w.ffn[e == 0 ? 0 : a.task + 1];
+            float* fc1 = e == 0 ? s.fc1 : s.fc1_own;
+            float* gl = e == 0 ? s.gelu : s.gelu_own;
+            matmul_forward(fc1, H, ffn_in, C, fe.fc1_w, C, fe.fc1_b, N, C, H, false);
+            gelu_forward(gl, fc1, long(N) * H);
+            matmul_forward(s.expert_out[e], C, gl, H, fe.fc2_w, cfg.mlp_hidden, fe.fc2_b, N, H, C, false);
+        }
+        const float* gate = a.gates + size_t(l) * B * 2;   // [B,2]
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; ++b) {
+            const float g0 = gate[2 * b], g1 = gate[2 * b + 1];
+            const size_t o = size_t(b) * T * C;
+            for (size_t i = 0; i < size_t(T) * C; ++i)
+                ffn_out[o + i] += g0 * s.expert_out[0][o + i] + g1 * s.expert_out[1][o + i];
+        }
     }
 
     const float* xl = act.res[a.depth];
     for (int b = 0; b < B; ++b) std::memcpy(act.cls_in + size_t(b) * C, xl + size_t(b) * T * C, sizeof(float) * C);
     layernorm_forward(act.lnf, act.lnf_mean, act.lnf_rstd, act.cls_in, C, p.lnf_w, p.lnf_b, B, 1, C);
     const int K = cfg.tasks[a.task].num_classes;
-    const HeadParams& hp = p.heads[a.task];
+    const TaskParams& hp = p.heads[a.task];
     matmul_forward(act.logits, K, act.lnf, C, hp.w, C, hp.b, B, C, K, false);
     for (int b = 0; b < B; ++b) {
         const float* z = act.logits + size_t(b) * K;
@@ -492,7 +561,7 @@ void Model::backward(Activations& act, int B, const Active& in) {
     const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int N = B * T, K = cfg.tasks[a.task].num_classes;
 
-    const HeadParams &hp = p.heads[a.task], &hg = g.heads[a.task];
+    const TaskParams &hp = p.heads[a.task], &hg = g.heads[a.task];
     matmul_backward(act.d_lnf, C, hg.w, C, hg.b, act.d_logits, K, act.lnf, C, hp.w, C, B, C, K, false);
     std::memset(act.d_cls, 0, sizeof(float) * size_t(B) * C);
     layernorm_backward(act.d_cls, C, g.lnf_w, g.lnf_b, act.d_lnf, act.cls_in, C, p.lnf_w, act.lnf_mean,
@@ -511,10 +580,37 @@ void Model::backward(Activations& act, int B, const Active& in) {
 
         // FFN: out += fc2(gelu(fc1(in)))
         const float* ffn_in = cfg.parallel_block ? s.ln1 : s.ln2;
-        matmul_backward(act.d_gelu, H, gf.fc2_w, cfg.mlp_hidden, gf.fc2_b, act.d_res, C, s.gelu, H, f.fc2_w,
-                        cfg.mlp_hidden, N, H, C, false);
-        gelu_backward(act.d_fc1, act.d_gelu, s.fc1, long(N) * H);
-        matmul_backward(act.d_ln, C, gf.fc1_w, C, gf.fc1_b, act.d_fc1, H, ffn_in, C, f.fc1_w, C, N, C, H, false);
+        if (!a.gates) {
+            matmul_backward(act.d_gelu, H, gf.fc2_w, cfg.mlp_hidden, gf.fc2_b, act.d_res, C, s.gelu, H, f.fc2_w,
+                            cfg.mlp_hidden, N, H, C, false);
+            gelu_backward(act.d_fc1, act.d_gelu, s.fc1, long(N) * H);
+            matmul_backward(act.d_ln, C, gf.fc1_w, C, gf.fc1_b, act.d_fc1, H, ffn_in, C, f.fc1_w, C, N, C, H, false);
+        } else {
+            // d gate[b][e] = <d out[b], expert_e(in[b])>; expert e sees gate[b][e] * d out[b].
+            const float* gate = a.gates + size_t(l) * B * 2;
+            float* dgate = act.d_gates + size_t(l) * B * 2;
+            for (int e = 0; e < 2; ++e) {
+                const int set = e == 0 ? 0 : a.task + 1;
+                const FFNParams& fe = w.ffn[set];
+                FFNParams& ge = gw.ffn[set];
+                const float* eo = s.expert_out[e];
+#pragma omp parallel for schedule(static)
+                for (int b = 0; b < B; ++b) {
+                    const size_t o = size_t(b) * T * C;
+                    double dot = 0.0;
+                    for (size_t i = 0; i < size_t(T) * C; ++i) {
+                        dot += double(act.d_res[o + i]) * eo[o + i];
+                        act.d_mix[o + i] = gate[2 * b + e] * act.d_res[o + i];
+                    }
+                    dgate[2 * b + e] = float(dot);
+                }
+                matmul_backward(act.d_gelu, H, ge.fc2_w, cfg.mlp_hidden, ge.fc2_b, act.d_mix, C,
+                                e == 0 ? s.gelu : s.gelu_own, H, fe.fc2_w, cfg.mlp_hidden, N, H, C, false);
+                gelu_backward(act.d_fc1, act.d_gelu, e == 0 ? s.fc1 : s.fc1_own, long(N) * H);
+                matmul_backward(act.d_ln, C, ge.fc1_w, C, ge.fc1_b, act.d_fc1, H, ffn_in, C, fe.fc1_w, C, N, C, H,
+                                e > 0);
+            }
+        }
         if (!cfg.parallel_block)   // d_res becomes d(x1)
             layernorm_backward(act.d_res, C, gw.ln2_w, gw.ln2_b, act.d_ln, s.x1, C, w.ln2_w, s.ln2_mean,
                                s.ln2_rstd, N, 1, C);

@@ -17,6 +17,9 @@ struct TaskInfo {
     std::string name;
     int num_classes = 0;
     std::vector<std::string> class_names;
+    // Supernets only: per block, 0 = the shared FFN, 1 = this task's own FFN (the hardened
+    // route that inference, extraction and frozen training use).
+    std::vector<int> route;
 };
 
 struct ViTConfig {
@@ -30,7 +33,7 @@ struct ViTConfig {
     bool parallel_block = false;   // ViT-22B: y = x + Attn(LN(x)) + MLP(LN(x))
     bool qkv_bias = true;
     int ffn_sets = 1;              // FFN weight sets per block; set 0 is the shared one
-    std::vector<TaskInfo> tasks{TaskInfo{"main", 10, {}}};
+    std::vector<TaskInfo> tasks{TaskInfo{"main", 10, {}, {}}};
     std::vector<float> in_mean{0.5f}, in_std{0.5f};  // per channel, pixel/255 space
 
     int grid_h() const { return img_h / patch; }
@@ -45,6 +48,11 @@ struct ViTConfig {
     std::string describe() const;  // one line, for logs
     // Index of the task called `name`; else "<where>: no task NAME (tasks: a, b)".
     int task_index(const std::string& name, const std::string& where) const;
+    // A Task-MoE supernet: two or more tasks, FFN set 0 shared and set t+1 owned by task t,
+    // router logits per task and block, and a route per task.
+    bool is_supernet() const { return tasks.size() >= 2 && ffn_sets == int(tasks.size()) + 1; }
+    // Turns a config into a supernet over its tasks (routes all shared).
+    void make_supernet();
 };
 
 // Named presets: "tiny" (tests), "ref" (the reference model of DESIGN.md), "fmnist", "digits".
@@ -58,7 +66,14 @@ struct Active {
     std::vector<int> heads;          // per block, 1..cfg.heads
     std::vector<int> hidden;         // per block, 1..cfg.mlp_hidden
     std::vector<int> ffn_set;        // per block, 0..cfg.ffn_sets-1
+    // Task-MoE mixing (supernet training): when set, every block runs both the shared FFN and
+    // the task's own one (set task+1) and mixes them per sample: [depth, B, 2] weights of
+    // (shared, own). ffn_set is then ignored.
+    const float* gates = nullptr;
     static Active full(const ViTConfig& cfg, int task = 0);
+    // The task's hardened route on a supernet (ffn_set from cfg.tasks[task].route); full()
+    // on any other model.
+    static Active for_task(const ViTConfig& cfg, int task);
     void resolve(const ViTConfig& cfg);  // fills defaults, validates ranges
 };
 
@@ -79,13 +94,13 @@ struct BlockParams {
     float *ln2_w, *ln2_b;            // [C] (null in a parallel block)
     std::vector<FFNParams> ffn;      // ffn_sets entries
 };
-struct HeadParams { float *w, *b; };  // [K,C] [K]
+struct TaskParams { float *w, *b, *router; };  // head [K,C] [K]; router logits [depth,2] (supernets)
 struct ParamPtrs {
     float *patch_w, *patch_b;        // [C, p*p*c] [C]
     float *cls, *pos;                // [C] [T,C]
     std::vector<BlockParams> blocks;
     float *lnf_w, *lnf_b;            // [C]
-    std::vector<HeadParams> heads;   // per task
+    std::vector<TaskParams> heads;   // per task
 };
 
 std::vector<ParamInfo> param_layout(const ViTConfig& cfg);
@@ -108,6 +123,10 @@ struct Activations {
         float *x1;                           // [B,T,C] residual after attention (sequential)
         float *ln2, *ln2_mean, *ln2_rstd;    // [B,T,C] [B,T] [B,T]
         float *fc1, *gelu;                   // [B,T,H] [B,T,H]
+        // Task-MoE mixing only (training a supernet): the own expert's fc1/gelu and the two
+        // experts' outputs before mixing.
+        float *fc1_own, *gelu_own;           // [B,T,H]
+        float *expert_out[2];                // [B,T,C] shared, own
     };
     std::vector<Block> blocks;
     float *cls_in;                    // [B,C] class-token rows of the last residual
@@ -118,6 +137,8 @@ struct Activations {
     float *d_res;                     // [B,T,C]
     float *d_ln, *d_qkv, *d_qn, *d_kn, *d_atty, *d_fc1, *d_gelu;
     float *d_cls, *d_lnf, *d_logits, *d_emb;
+    float *d_mix;                     // [B,T,C] one expert's share of d(out) (mixing)
+    float *d_gates;                   // [depth,B,2] dL/d(gates), written by backward (mixing)
     void allocate(const ViTConfig& cfg, int max_batch, bool for_training);
 };
 
@@ -144,7 +165,8 @@ public:
     // loss_scale/B) when grad is true. Returns the mean loss; counts correct top-1 in *correct.
     float loss(Activations& act, const int32_t* labels, int B, int num_classes, float smoothing,
                bool grad, float loss_scale, int* correct) const;
-    // Accumulates parameter gradients into grads from act.d_logits.
+    // Accumulates parameter gradients into grads from act.d_logits. In mixing mode it also
+    // writes act.d_gates (the router's gradient is the caller's: see router.h).
     void backward(Activations& act, int B, const Active& a);
     // FLOPs of one forward pass of one image on the active sub-network (multiply-add = 2).
     double forward_flops(const Active& a) const;

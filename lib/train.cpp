@@ -34,6 +34,21 @@ std::string options_json(const TrainOptions& o) {
                         {"weight_decay", o.weight_decay}, {"clip", o.clip}, {"label_smoothing", o.label_smoothing},
                         {"crop_pad", o.augment.crop_pad}, {"hflip", o.augment.hflip},
                         {"erase", o.augment.erase_prob}, {"seed", o.seed}, {"threads", o.threads}};
+    if (o.tasks.size() > 1) {
+        nlohmann::json tasks = nlohmann::json::array();
+        for (const auto& t : o.tasks)
+            tasks.push_back({{"name", t.name}, {"train", t.train_path}, {"val", t.val_path}, {"batch", t.batch},
+                             {"weight", t.weight}, {"lr_mult", t.lr_mult}});
+        j["tasks"] = tasks;
+        j["tau_start"] = o.router.tau_start;
+        j["tau_end"] = o.router.tau_end;
+        j["tau_anneal_steps"] = o.router.tau_anneal_steps;
+        j["gumbel_noise"] = o.router.noise_per_sample ? "sample" : "batch";
+        j["router_lr"] = o.router_lr;
+        j["router_init"] = o.router.init;
+        j["route_freeze_step"] = o.route_freeze_step;
+        j["route_freeze_epoch"] = o.route_freeze_epoch;
+    }
     return j.dump();
 }
 
@@ -98,6 +113,31 @@ void print_row(const LogRow& r, bool json) {
     std::fflush(stdout);
 }
 
+void print_task_row(const LogRow& r, const TaskInfo& task, const std::string& p_own, bool json) {
+    std::string route;
+    for (size_t l = 0; l < task.route.size(); ++l) route += (l ? "," : "") + std::string(task.route[l] ? "own" : "shared");
+    if (json) {
+        nlohmann::json j = {{"step", r.step}, {"epoch", r.epoch}, {"task", task.name}, {"lr", r.lr},
+                            {"train_loss", r.loss}, {"train_acc", r.acc}, {"route", task.route},
+                            {"img_per_s", r.img_s}, {"elapsed_s", r.elapsed}};
+        j["val_loss"] = r.has_val ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr);
+        j["val_acc"] = r.has_val ? nlohmann::json(r.val_acc) : nlohmann::json(nullptr);
+        nlohmann::json p = nlohmann::json::array();
+        for (const auto& v : cli::split(p_own, ',')) p.push_back(std::stod(v));
+        j["p_own"] = p;
+        std::printf("%s\n", j.dump().c_str());
+    } else {
+        char vl[32] = "nan", va[32] = "nan";
+        if (r.has_val) {
+            std::snprintf(vl, sizeof vl, "%.6f", r.val_loss);
+            std::snprintf(va, sizeof va, "%.6f", r.val_acc);
+        }
+        std::printf("%lld\t%.3f\t%s\t%.6g\t%.6f\t%.6f\t%s\t%s\t%s\t%s\t%.1f\t%.1f\n", (long long)r.step, r.epoch,
+                    task.name.c_str(), r.lr, r.loss, r.acc, vl, va, route.c_str(), p_own.c_str(), r.img_s, r.elapsed);
+    }
+    std::fflush(stdout);
+}
+
 }  // namespace
 
 void install_stop_signals() {
@@ -107,20 +147,121 @@ void install_stop_signals() {
 
 int stop_signal() { return g_stop.load(); }
 
-int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) {
+namespace {
+
+// Everything the loop keeps per task.
+struct TaskRun {
+    TaskSpec spec;
+    Dataset train, val;
+    int batch = 0;
+    int64_t steps_per_epoch = 0;     // of this task's own data
+    std::vector<int64_t> perm;
+    int64_t perm_epoch = -1;
+    // log interval sums (task 0's live in TrainState so a resumed log line matches)
+    double loss_sum = 0;
+    int64_t correct = 0, count = 0, steps = 0;
+};
+
+void fill_batch(TaskRun& tr, int t, int64_t step, const TrainOptions& opt, uint8_t* img, int32_t* lab) {
+    const int B = tr.batch;
+    const int64_t epoch = step / tr.steps_per_epoch, k = step % tr.steps_per_epoch;
+    if (epoch != tr.perm_epoch) {   // the order of an epoch depends only on (seed, task, epoch)
+        std::iota(tr.perm.begin(), tr.perm.end(), 0);
+        Rng r(mix_seed(opt.seed, 0x5eed + uint64_t(t), uint64_t(epoch)));
+        for (int64_t i = tr.train.n - 1; i > 0; --i) std::swap(tr.perm[i], tr.perm[r.below(uint64_t(i) + 1)]);
+        tr.perm_epoch = epoch;
+    }
+    const Dataset& d = tr.train;
+    const size_t isz = d.image_size();
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; ++b) {
+        const int64_t idx = tr.perm[k * B + b];
+        lab[b] = d.labels[idx];
+        if (opt.augment.any())
+            augment_image(img + b * isz, d.image(idx), d.h, d.w, d.c, opt.augment,
+                          mix_seed(opt.seed, 0xa06 + uint64_t(t), uint64_t(step), uint64_t(b)));
+        else
+            std::copy(d.image(idx), d.image(idx) + isz, img + b * isz);
+    }
+}
+
+// Per-channel statistics over the training sets of all tasks together.
+void input_stats(const std::vector<TaskRun>& runs, std::vector<float>& mean, std::vector<float>& stdv) {
+    const int C = runs[0].train.c;
+    std::vector<double> s(C, 0.0), ss(C, 0.0);
+    double cnt = 0;
+    for (const auto& r : runs) {
+        std::vector<float> m, sd;
+        channel_stats(r.train, m, sd);
+        const double n = double(r.train.n);
+        for (int c = 0; c < C; ++c) {
+            s[c] += n * m[c];
+            ss[c] += n * (double(sd[c]) * sd[c] + double(m[c]) * m[c]);
+        }
+        cnt += n;
+    }
+    mean.resize(C);
+    stdv.resize(C);
+    for (int c = 0; c < C; ++c) {
+        const double m = s[c] / cnt;
+        mean[c] = float(m);
+        stdv[c] = float(std::sqrt(std::max(ss[c] / cnt - m * m, 1e-6)));
+    }
+}
+
+std::string p_own_list(const Model& m, int t) {
+    std::string out;
+    for (int l = 0; l < m.cfg.depth; ++l) {
+        float p[2];
+        route_probs(p, m.p.heads[t].router + 2 * l);
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%s%.3f", l ? "," : "", p[1]);
+        out += buf;
+    }
+    return out;
+}
+
+void print_task_header(bool json) {
+    if (!json)
+        std::printf("step\tepoch\ttask\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\troute\tp_own\timg_per_s\t"
+                    "elapsed_s\n");
+}
+
+}  // namespace
+
+int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
+    TrainOptions opt = opt_in;
     if (opt.threads > 0) set_threads(opt.threads);
     if (opt.out_path == "-") fail("-", "the model cannot go to stdout, which carries the training log");
+    if (opt.tasks.empty()) opt.tasks.push_back(TaskSpec{opt.task_name, opt.train_path, opt.val_path, 0, 1.0f, 1.0f});
+    const bool multi = opt.tasks.size() > 1;
     const std::string ckpt_path = !opt.ckpt_path.empty() ? opt.ckpt_path
                                   : opt.out_path.size() > 3 && opt.out_path.compare(opt.out_path.size() - 3, 3, ".h5") == 0
                                       ? opt.out_path.substr(0, opt.out_path.size() - 3) + ".ckpt.h5"
                                       : opt.out_path + ".ckpt";
     { AtomicPath probe(opt.out_path); }   // fail on a bad output path before any work
     { AtomicPath probe(ckpt_path); }
+    if (opt.batch < 1) fail("", "option --batch must be positive");
+    if (opt.router.tau_start <= 0 || opt.router.tau_end <= 0) fail("", "the router temperature must be positive");
 
-    Dataset train = load_dataset(opt.train_path);
-    Dataset val;
-    const bool has_val = !opt.val_path.empty();
-    if (has_val) val = load_dataset(opt.val_path);
+    std::vector<TaskRun> runs(opt.tasks.size());
+    for (size_t t = 0; t < runs.size(); ++t) {
+        TaskRun& r = runs[t];
+        r.spec = opt.tasks[t];
+        r.batch = r.spec.batch > 0 ? r.spec.batch : opt.batch;
+        r.train = load_dataset(r.spec.train_path);
+        if (!r.spec.val_path.empty()) r.val = load_dataset(r.spec.val_path);
+        if (r.train.n < r.batch)
+            fail(r.spec.train_path, std::to_string(r.train.n) + " images are fewer than one batch of " +
+                                        std::to_string(r.batch));
+        if (t > 0 && (r.train.h != runs[0].train.h || r.train.w != runs[0].train.w || r.train.c != runs[0].train.c))
+            fail(r.spec.train_path, "images are " + std::to_string(r.train.h) + "x" + std::to_string(r.train.w) + "x" +
+                                        std::to_string(r.train.c) + " but task " + runs[0].spec.name + "'s are " +
+                                        std::to_string(runs[0].train.h) + "x" + std::to_string(runs[0].train.w) +
+                                        "x" + std::to_string(runs[0].train.c) + " (ufo-data --resize)");
+        r.steps_per_epoch = r.train.n / r.batch;   // the last partial batch of an epoch is dropped
+        r.perm.resize(r.train.n);
+    }
 
     // Architecture: the checkpoint's when resuming, else flags/preset fitted to the data.
     LoadedCheckpoint ck;
@@ -128,49 +269,67 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
     if (!opt.resume_path.empty()) {
         ck = load_checkpoint(opt.resume_path, true);
         if (!ck.has_train_state) fail(opt.resume_path, "has no /train_state to resume from");
-        if (ck.kind != "dense") fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not a dense one");
+        const char* want = multi ? "supernet" : "dense";
+        if (ck.kind != want) fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not a " + want + " one");
         const ViTConfig& have = ck.model->cfg;
+        if (have.tasks.size() != runs.size())
+            fail(opt.resume_path, "has " + std::to_string(have.tasks.size()) + " tasks, this run " +
+                                      std::to_string(runs.size()));
+        if (multi)
+            for (size_t t = 0; t < runs.size(); ++t)
+                if (have.tasks[t].name != runs[t].spec.name)
+                    fail(opt.resume_path, "task " + std::to_string(t + 1) + " is '" + have.tasks[t].name +
+                                              "', this run names '" + runs[t].spec.name + "'");
         if (arch.img_h == 0) { arch.img_h = have.img_h; arch.img_w = have.img_w; arch.img_c = have.img_c; }
-        if (arch.tasks[0].num_classes <= 0) arch.tasks = have.tasks;
+        arch.tasks = have.tasks;
+        arch.ffn_sets = have.ffn_sets;
         std::string why;
-        if (arch_given && !ck.model->cfg.same_architecture(arch, &why))
+        if (arch_given && !have.same_architecture(arch, &why))
             fail(opt.resume_path, "checkpoint has another architecture than requested (" + why + ")");
         model = std::move(ck.model);
     } else {
-        arch.tasks[0].name = opt.task_name;
         if (arch.img_h == 0) {   // no --img: the model takes the data's shape
-            arch.img_h = train.h; arch.img_w = train.w; arch.img_c = train.c;
+            arch.img_h = runs[0].train.h; arch.img_w = runs[0].train.w; arch.img_c = runs[0].train.c;
         }
-        if (arch.tasks[0].num_classes <= 0) arch.tasks[0].num_classes = train.num_classes();
-        arch.tasks[0].class_names = train.class_names;
-        if (arch.tasks[0].num_classes != train.num_classes())
-            fail(opt.train_path, "dataset has " + std::to_string(train.num_classes()) + " classes but the model " +
-                                     std::to_string(arch.tasks[0].num_classes));
-        channel_stats(train, arch.in_mean, arch.in_std);
-        arch.validate(opt.train_path);
+        const int classes_flag = arch.tasks[0].num_classes;
+        if (multi && classes_flag > 0) fail("", "--classes applies to one task; a multi-task run takes each task's");
+        arch.tasks.clear();
+        for (const auto& r : runs)
+            arch.tasks.push_back(TaskInfo{r.spec.name, classes_flag > 0 ? classes_flag : r.train.num_classes(),
+                                          r.train.class_names, {}});
+        if (multi) arch.make_supernet();
+        input_stats(runs, arch.in_mean, arch.in_std);
+        arch.validate(opt.tasks[0].train_path);
         model = std::make_unique<Model>(arch);
         model->init_weights(mix_seed(opt.seed, 0x1417));
+        for (auto& h : model->p.heads)
+            if (h.router)
+                for (int l = 0; l < arch.depth; ++l) h.router[2 * l + 1] = opt.router.init;
     }
     Model& m = *model;
-    const ViTConfig& cfg = m.cfg;
-    check_fits(cfg, train, opt.train_path);
-    if (train.num_classes() != cfg.tasks[0].num_classes)
-        fail(opt.train_path, "dataset has " + std::to_string(train.num_classes()) + " classes, the model " +
-                                 std::to_string(cfg.tasks[0].num_classes));
-    if (has_val) {
-        check_fits(cfg, val, opt.val_path);
-        if (val.num_classes() != cfg.tasks[0].num_classes)
-            fail(opt.val_path, "dataset has " + std::to_string(val.num_classes()) + " classes, the model " +
-                                   std::to_string(cfg.tasks[0].num_classes));
+    ViTConfig& cfg = m.cfg;
+    for (size_t t = 0; t < runs.size(); ++t) {
+        const TaskRun& r = runs[t];
+        const int K = cfg.tasks[t].num_classes;
+        for (const auto& [ds, path] : {std::pair{&r.train, r.spec.train_path}, std::pair{&r.val, r.spec.val_path}}) {
+            if (path.empty()) continue;
+            check_fits(cfg, *ds, path);
+            if (ds->num_classes() != K)
+                fail(path, "dataset has " + std::to_string(ds->num_classes()) + " classes, the model's task " +
+                               cfg.tasks[t].name + " " + std::to_string(K));
+        }
     }
-    const int B = opt.batch;
-    if (B < 1) fail("", "option --batch must be positive");
-    if (train.n < B)
-        fail(opt.train_path, std::to_string(train.n) + " images are fewer than one batch of " + std::to_string(B));
-    const int64_t spe = train.n / B;   // the last partial batch of an epoch is dropped
+    int64_t spe = 0;   // an epoch is one pass over the largest task's data
+    int maxB = 0, step_images = 0;
+    for (const auto& r : runs) {
+        spe = std::max(spe, r.steps_per_epoch);
+        maxB = std::max(maxB, r.batch);
+        step_images += r.batch;
+    }
     const int64_t total = opt.steps > 0 ? opt.steps : int64_t(opt.epochs > 0 ? opt.epochs : 10) * spe;
     const int64_t warmup = opt.warmup >= 0 ? opt.warmup : total / 20;
-    const int K = cfg.tasks[0].num_classes;
+    const int64_t freeze_at = !multi ? -1 : opt.route_freeze_epoch >= 0 ? int64_t(opt.route_freeze_epoch) * spe
+                                                                       : opt.route_freeze_step;
 
     AdamWConfig ac;
     ac.beta1 = opt.beta1; ac.beta2 = opt.beta2; ac.eps = opt.eps; ac.weight_decay = opt.weight_decay;
@@ -187,28 +346,63 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
         adam.v = st.adam_v;
         adam.t = st.step;
     }
+
+    // Per-tensor learning-rate multipliers: task-owned FFNs and heads, router logits.
+    const float router_mult = opt.router_lr >= 0 ? opt.router_lr / opt.lr : 1.0f;
+    std::vector<float> lr_mult(m.layout.size(), 1.0f), lr_mult_frozen;
+    for (size_t k = 0; k < m.layout.size(); ++k) {
+        const std::string& n = m.layout[k].name;
+        for (size_t t = 0; t < runs.size(); ++t) {
+            const std::string& tn = cfg.tasks[t].name;
+            const bool own_ffn = multi && n.rfind("blocks/", 0) == 0 && n.find("/ffn/" + tn + "/") != std::string::npos;
+            if (n == "tasks/" + tn + "/router") lr_mult[k] = router_mult;
+            else if (own_ffn || n.rfind("tasks/" + tn + "/head/", 0) == 0) lr_mult[k] = runs[t].spec.lr_mult;
+        }
+    }
+    lr_mult_frozen = lr_mult;
+    for (size_t k = 0; k < m.layout.size(); ++k)
+        if (m.layout[k].name.size() > 7 && m.layout[k].name.compare(m.layout[k].name.size() - 7, 7, "/router") == 0)
+            lr_mult_frozen[k] = 0.0f;
+    auto harden_all = [&]() {
+        for (size_t t = 0; t < runs.size(); ++t) cfg.tasks[t].route = harden_route(m.p.heads[t].router, cfg.depth);
+    };
+
     m.enable_grads();
     Activations act;
-    act.allocate(cfg, B, true);
-    const Active active = Active::full(cfg);
-    std::vector<uint8_t> batch_img(size_t(B) * train.image_size());
-    std::vector<int32_t> batch_lab(B);
-    std::vector<int64_t> perm(train.n);
-    int64_t perm_epoch = -1;
+    act.allocate(cfg, maxB, true);
+    std::vector<uint8_t> batch_img(size_t(maxB) * runs[0].train.image_size());
+    std::vector<int32_t> batch_lab(maxB);
+    std::vector<float> gates, soft;
+    if (multi) {
+        gates.resize(size_t(cfg.depth) * maxB * 2);
+        soft.resize(gates.size());
+    }
 
-    std::fprintf(stderr, "ufo-train: %s, %zu parameters, %lld images, %lld steps of %d\n", cfg.describe().c_str(),
-                 m.num_params(), (long long)train.n, (long long)total, B);
-    print_header(opt.json);
+    std::fprintf(stderr, "ufo-train: %s%s, %zu parameters, %d task%s, %lld steps\n", cfg.describe().c_str(),
+                 multi ? " Task-MoE supernet" : "", m.num_params(), int(runs.size()), multi ? "s" : "",
+                 (long long)total);
+    if (multi) print_task_header(opt.json);
+    else print_header(opt.json);
 
     // The parent's checksum is taken now: a resumed run may later overwrite that very file.
-    Provenance prov{"ufo-train", opt.command, opt.resume_path, 0};
+    Provenance prov;
+    prov.tool = "ufo-train";
+    prov.command = opt.command;
+    prov.parent = opt.resume_path;
     if (!opt.resume_path.empty()) prov.parent_checksum = fnv1a_file(opt.resume_path);
+    const char* kind = multi ? "supernet" : "dense";
     auto save_state = [&](const std::string& path, uint64_t step) {
+        if (multi && !st.routes_frozen) harden_all();
+        st.log_loss_sum = runs[0].loss_sum; st.log_correct = runs[0].correct;
+        st.log_count = runs[0].count; st.log_steps = runs[0].steps;
+        st.task_logs.clear();
+        for (size_t t = 1; t < runs.size(); ++t)
+            st.task_logs.push_back({runs[t].loss_sum, runs[t].correct, runs[t].count, runs[t].steps});
         st.step = step;
         st.adam_m = adam.m;
         st.adam_v = adam.v;
         st.train_options = options_json(opt);
-        save_checkpoint(path, "dense", m, prov, &st, opt.zstd);
+        save_checkpoint(path, kind, m, prov, &st, opt.zstd);
     };
 
     cli::Progress progress("train", total, "step");
@@ -216,6 +410,14 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
     auto interval_start = t0;
     int64_t interval_images = 0;
     const int64_t start = int64_t(st.step);
+    // The open log interval's running sums travel in the train state, so that a resumed run
+    // prints the log lines of an uninterrupted one.
+    runs[0].loss_sum = st.log_loss_sum; runs[0].correct = st.log_correct;
+    runs[0].count = st.log_count; runs[0].steps = st.log_steps;
+    for (size_t t = 1; t < runs.size() && t - 1 < st.task_logs.size(); ++t) {
+        const auto& l = st.task_logs[t - 1];
+        runs[t].loss_sum = l.loss_sum; runs[t].correct = l.correct; runs[t].count = l.count; runs[t].steps = l.steps;
+    }
     for (int64_t step = start; step < total; ++step) {
         if (int sig = stop_signal()) {
             save_state(ckpt_path, uint64_t(step));
@@ -224,59 +426,67 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
                          (long long)step, ckpt_path.c_str());
             return 128 + sig;
         }
-        const int64_t epoch = step / spe, k = step % spe;
-        if (epoch != perm_epoch) {   // the order of an epoch depends only on (seed, epoch)
-            std::iota(perm.begin(), perm.end(), 0);
-            Rng r(mix_seed(opt.seed, 0x5eed, uint64_t(epoch)));
-            for (int64_t i = train.n - 1; i > 0; --i) std::swap(perm[i], perm[r.below(uint64_t(i) + 1)]);
-            perm_epoch = epoch;
-        }
-        const size_t isz = train.image_size();
-#pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; ++b) {
-            const int64_t idx = perm[k * B + b];
-            batch_lab[b] = train.labels[idx];
-            if (opt.augment.any())
-                augment_image(batch_img.data() + b * isz, train.image(idx), train.h, train.w, train.c, opt.augment,
-                              mix_seed(opt.seed, 0xa06, uint64_t(step), uint64_t(b)));
-            else
-                std::copy(train.image(idx), train.image(idx) + isz, batch_img.data() + b * isz);
+        if (multi && !st.routes_frozen && freeze_at >= 0 && step >= freeze_at) {
+            harden_all();
+            st.routes_frozen = true;
+            std::fprintf(stderr, "ufo-train: routes frozen at step %lld\n", (long long)step);
         }
         m.zero_grads();
-        m.forward(act, batch_img.data(), B, active);
-        int correct = 0;
-        const float loss = m.loss(act, batch_lab.data(), B, K, opt.label_smoothing, true, 1.0f, &correct);
-        m.backward(act, B, active);
+        const float tau = tau_at(opt.router, step);
+        for (size_t t = 0; t < runs.size(); ++t) {
+            TaskRun& r = runs[t];
+            const int B = r.batch;
+            fill_batch(r, int(t), step, opt, batch_img.data(), batch_lab.data());
+            Active a = multi && st.routes_frozen ? Active::for_task(cfg, int(t)) : Active::full(cfg, int(t));
+            if (multi && !st.routes_frozen) {
+                router_forward(gates.data(), soft.data(), m.p.heads[t].router, cfg.depth, B, tau, opt.router.hard,
+                               opt.router.noise_per_sample, mix_seed(opt.seed, 0x6a7e, uint64_t(step), t));
+                a.gates = gates.data();
+            }
+            m.forward(act, batch_img.data(), B, a);
+            int correct = 0;
+            const float loss = m.loss(act, batch_lab.data(), B, cfg.tasks[t].num_classes, opt.label_smoothing, true,
+                                      r.spec.weight, &correct);
+            m.backward(act, B, a);
+            if (a.gates) router_backward(m.g.heads[t].router, act.d_gates, soft.data(), cfg.depth, B, tau);
+            if (!std::isfinite(loss))
+                fail(r.spec.train_path, "training diverged (loss is not finite) at step " + std::to_string(step + 1) +
+                                            "; lower --lr");
+            r.loss_sum += loss;
+            r.correct += correct;
+            r.count += B;
+            r.steps += 1;
+        }
         clip_grad_norm(m.grads, opt.clip);
         const float lr = lr_at(uint64_t(step), uint64_t(total), uint64_t(warmup), opt.lr, opt.min_lr);
-        adam.step(m, lr);
-        if (!std::isfinite(loss)) fail(opt.train_path, "training diverged (loss is not finite) at step " +
-                                                           std::to_string(step + 1) + "; lower --lr");
-        st.log_loss_sum += loss;
-        st.log_correct += correct;
-        st.log_count += B;
-        st.log_steps += 1;
-        interval_images += B;
+        adam.step(m, lr, st.routes_frozen ? &lr_mult_frozen : &lr_mult);
+        interval_images += step_images;
         progress.update(step + 1);
 
         const bool last = step + 1 == total;
         const bool log_now = opt.log_every > 0 ? (step + 1) % opt.log_every == 0 : (step + 1) % spe == 0;
         if (log_now || last) {
             auto now = std::chrono::steady_clock::now();
-            double secs = std::chrono::duration<double>(now - interval_start).count();
-            LogRow row{step + 1, double(step + 1) / spe, lr, st.log_loss_sum / std::max<int64_t>(1, st.log_steps),
-                       double(st.log_correct) / std::max<int64_t>(1, st.log_count), 0, 0,
-                       secs > 0 ? interval_images / secs : 0, std::chrono::duration<double>(now - t0).count(),
-                       has_val};
-            if (has_val) {
-                EvalResult e = evaluate(m, act, val, active);
-                row.val_loss = e.loss;
-                row.val_acc = e.accuracy;
-            }
+            const double secs = std::chrono::duration<double>(now - interval_start).count();
+            const double img_s = secs > 0 ? interval_images / secs : 0;
+            const double elapsed = std::chrono::duration<double>(now - t0).count();
+            if (multi && !st.routes_frozen) harden_all();   // validation runs each task's argmax route
             progress.finish();
-            print_row(row, opt.json);
-            st.log_loss_sum = 0;
-            st.log_correct = st.log_count = st.log_steps = 0;
+            for (size_t t = 0; t < runs.size(); ++t) {
+                TaskRun& r = runs[t];
+                const bool has_val = !r.spec.val_path.empty();
+                LogRow row{step + 1, double(step + 1) / spe, lr, r.loss_sum / std::max<int64_t>(1, r.steps),
+                           double(r.correct) / std::max<int64_t>(1, r.count), 0, 0, img_s, elapsed, has_val};
+                if (has_val) {
+                    EvalResult e = evaluate(m, act, r.val, Active::for_task(cfg, int(t)));
+                    row.val_loss = e.loss;
+                    row.val_acc = e.accuracy;
+                }
+                if (!multi) print_row(row, opt.json);
+                else print_task_row(row, cfg.tasks[t], p_own_list(m, int(t)), opt.json);
+                r.loss_sum = 0;
+                r.correct = r.count = r.steps = 0;
+            }
             interval_start = std::chrono::steady_clock::now();
             interval_images = 0;
         }
@@ -289,7 +499,8 @@ int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given) 
         }
     }
     progress.finish();
-    save_checkpoint(opt.out_path, "dense", m, prov, nullptr, opt.zstd);
+    if (multi && !st.routes_frozen) harden_all();
+    save_checkpoint(opt.out_path, kind, m, prov, nullptr, opt.zstd);
     std::fprintf(stderr, "ufo-train: wrote %s\n", opt.out_path.c_str());
     return 0;
 }

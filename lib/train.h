@@ -1,12 +1,23 @@
-// train.h — the single-task training loop behind ufo-train.
+// train.h — the training loop behind ufo-train: one task (a dense ViT) or several at once
+// (a Task-MoE supernet with Gumbel-softmax routing, see router.h).
 #pragma once
 #include "augment.h"
 #include "model.h"
+#include "router.h"
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ufo {
+
+// One task of a multi-task run (--task NAME=TRAIN.h5[,VAL.h5]).
+struct TaskSpec {
+    std::string name, train_path, val_path;
+    int batch = 0;            // 0: TrainOptions::batch
+    float weight = 1.0f;      // loss weight
+    float lr_mult = 1.0f;     // learning-rate multiplier of the task's own FFNs and head
+};
 
 struct TrainOptions {
     std::string train_path, val_path;
@@ -31,12 +42,20 @@ struct TrainOptions {
     bool json = false;
     int zstd = 0;
     std::string task_name = "main";
+    // Two or more tasks train a Task-MoE supernet; empty means the one task above.
+    std::vector<TaskSpec> tasks;
+    RouterConfig router;
+    float router_lr = -1.0f;          // router logits' peak rate (<0: lr); follows the schedule
+    // From this step (or the first step of this epoch) routes are the argmax of the router and
+    // fixed; only the chosen FFNs are computed. -1: never.
+    int64_t route_freeze_step = -1;
+    int route_freeze_epoch = -1;
     std::string command;              // provenance
 };
 
 // Runs training; returns the process exit code (0, or 130/143 after SIGINT/SIGTERM).
 // `arch` is used for a fresh run; with `arch_given` false a resumed run takes the checkpoint's.
-int train_single_task(const TrainOptions& opt, ViTConfig arch, bool arch_given);
+int train(const TrainOptions& opt, ViTConfig arch, bool arch_given);
 
 // SIGINT/SIGTERM set a flag the loop polls between steps.
 void install_stop_signals();

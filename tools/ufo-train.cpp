@@ -4,7 +4,9 @@
 #include "common.h"
 #include "train.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace po = boost::program_options;
 using namespace ufo;
@@ -42,20 +44,89 @@ int main(int argc, char** argv) {
             ("task-name", po::value(&o.task_name)->default_value("main"), "name of the task in the checkpoint")
             ("zstd", po::value(&o.zstd)->default_value(0), "zstd level for checkpoint tensors (0: none)")
             ("json", po::bool_switch(&o.json), "JSON Lines instead of TSV on stdout");
+        std::vector<std::string> task_args, task_batch, task_weight, task_lr;
+        std::string freeze_at, noise = "sample";
+        float tau = -1;
+        po::options_description multi("Multi-task supernet (two or more --task)");
+        multi.add_options()
+            ("task", po::value(&task_args)->composing(), "NAME=TRAIN.h5[,VAL.h5]; repeat for each task")
+            ("task-batch", po::value(&task_batch)->composing(), "NAME=B[,NAME=B...]: per-task batch size")
+            ("task-weight", po::value(&task_weight)->composing(), "NAME=W[,...]: per-task loss weight (default 1)")
+            ("task-lr-mult", po::value(&task_lr)->composing(),
+             "NAME=M[,...]: learning-rate multiplier of the task's own FFNs and head")
+            ("tau", po::value(&tau), "fixed Gumbel-softmax temperature (default 5)")
+            ("tau-start", po::value(&o.router.tau_start)->default_value(5.0f, "5"), "temperature at step 0")
+            ("tau-end", po::value(&o.router.tau_end)->default_value(5.0f, "5"), "temperature after the anneal")
+            ("tau-anneal-steps", po::value(&o.router.tau_anneal_steps)->default_value(0),
+             "linear anneal length in steps (0: fixed --tau-start)")
+            ("gumbel-noise", po::value(&noise)->default_value("sample"), "sample|batch: one Gumbel draw per sample or per batch")
+            ("router-lr", po::value(&o.router_lr)->default_value(-1.0f, "lr"), "router logits' peak learning rate")
+            ("router-init", po::value(&o.router.init)->default_value(0.0f, "0"), "initial logit of the own FFN (shared: 0)")
+            ("route-freeze-at", po::value(&freeze_at),
+             "STEP or Nep: from then on routes are the argmax and only the chosen FFNs run");
+        opts.add(multi);
         add_arch_options(opts);
         po::positional_options_description pos;
         pos.add("train", 1);
         po::variables_map vm;
         if (!cli::parse(argc, argv, opts, pos, vm,
                         "Usage: ufo-train [options] TRAIN.h5 [--val VAL.h5] -o MODEL.h5\n"
-                        "Trains a ViT; per-epoch metrics as TSV (or --json) on stdout."))
+                        "       ufo-train [options] --task A=TRAIN.h5[,VAL.h5] --task B=... -o SUPERNET.h5\n"
+                        "Trains a ViT (one task) or a Task-MoE supernet (several); metrics as TSV (or --json)\n"
+                        "on stdout."))
             return 0;
-        if (o.train_path.empty()) throw po::error("a training dataset is required");
+        for (const auto& a : task_args) {
+            const auto eq = a.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == a.size())
+                throw po::error("--task takes NAME=TRAIN.h5[,VAL.h5], not '" + a + "'");
+            const auto files = cli::split(a.substr(eq + 1), ',');
+            if (files.size() > 2) throw po::error("--task takes NAME=TRAIN.h5[,VAL.h5], not '" + a + "'");
+            o.tasks.push_back(TaskSpec{a.substr(0, eq), files[0], files.size() > 1 ? files[1] : "", 0, 1.0f, 1.0f});
+        }
+        if (!o.tasks.empty() && !o.train_path.empty())
+            throw po::error("give either a training dataset or --task NAME=FILE, not both");
+        if (o.tasks.empty() && o.train_path.empty()) throw po::error("a training dataset (or --task) is required");
+        auto per_task = [&](const std::vector<std::string>& args, const char* opt, auto&& set) {
+            for (const auto& arg : args)
+                for (const auto& kv : cli::split(arg, ',')) {
+                    const auto eq = kv.find('=');
+                    if (eq == std::string::npos) throw po::error(std::string("--") + opt + " takes NAME=VALUE, not '" + kv + "'");
+                    const std::string name = kv.substr(0, eq);
+                    auto it = std::find_if(o.tasks.begin(), o.tasks.end(), [&](const TaskSpec& t) { return t.name == name; });
+                    if (it == o.tasks.end()) throw po::error(std::string("--") + opt + ": no --task named '" + name + "'");
+                    try {
+                        set(*it, kv.substr(eq + 1));
+                    } catch (const std::logic_error&) {
+                        throw po::error(std::string("--") + opt + ": '" + kv.substr(eq + 1) + "' is not a number");
+                    }
+                }
+        };
+        per_task(task_batch, "task-batch", [](TaskSpec& t, const std::string& v) { t.batch = std::stoi(v); });
+        per_task(task_weight, "task-weight", [](TaskSpec& t, const std::string& v) { t.weight = std::stof(v); });
+        per_task(task_lr, "task-lr-mult", [](TaskSpec& t, const std::string& v) { t.lr_mult = std::stof(v); });
+        if (tau > 0) o.router.tau_start = o.router.tau_end = tau;
+        else if (vm.count("tau")) throw po::error("--tau must be positive");
+        if (noise != "sample" && noise != "batch") throw po::error("--gumbel-noise is sample or batch, not '" + noise + "'");
+        o.router.noise_per_sample = noise == "sample";
+        if (!freeze_at.empty()) {
+            std::string num = freeze_at;
+            bool epochs = false;
+            for (const char* suf : {"epoch", "ep"})
+                if (num.size() > std::strlen(suf) && num.compare(num.size() - std::strlen(suf), std::string::npos, suf) == 0) {
+                    num.resize(num.size() - std::strlen(suf));
+                    epochs = true;
+                    break;
+                }
+            if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos)
+                throw po::error("--route-freeze-at takes a step or Nep (an epoch), not '" + freeze_at + "'");
+            if (epochs) o.route_freeze_epoch = std::stoi(num);
+            else o.route_freeze_step = std::stoll(num);
+        }
         o.command = cli::command_line(argc, argv);
         ViTConfig arch = arch_from_options(vm);
         if (!vm.count("img")) arch.img_h = arch.img_w = arch.img_c = 0;   // taken from the data
         if (!vm.count("classes")) arch.tasks[0].num_classes = 0;
         install_stop_signals();
-        return train_single_task(o, arch, arch_flags_given(vm));
+        return train(o, arch, arch_flags_given(vm));
     });
 }
