@@ -95,9 +95,14 @@ int main_body(int argc, char** argv) {
         model->init_weights(seed);
     }
     const ViTConfig& cfg = model->cfg;
+    if (cfg.tasks.empty()) fail(name, "has no task head (a shared backbone); fine-tune it on a task first");
+    if (cfg.is_supernet() && !vm.count("task")) {
+        std::string all;
+        for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;
+        fail(name, "is a supernet with tasks " + all + "; choose one with --task");
+    }
     int task = vm.count("task") ? cfg.task_index(vm["task"].as<std::string>(), name) : 0;
-    Active active = Active::full(cfg, task);
-    active.resolve(cfg);
+    Active active = Active::for_task(cfg, task);   // a supernet runs only the task's route
     int classes = cfg.tasks[size_t(task)].num_classes;
     double fwd_flops = model->forward_flops(active);
     // Backward costs two matmuls per forward matmul (input and weight gradients): 3x forward.

@@ -240,9 +240,9 @@ int main_body(int argc, char** argv) {
         for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;
         fail(model_path, "has " + std::to_string(cfg.tasks.size()) + " tasks (" + all + "); choose one with --task");
     }
-    if (cfg.ffn_sets > 1)
-        fail(model_path, "is a " + ck.kind + " with " + std::to_string(cfg.ffn_sets) +
-                             " FFN sets per block; extract the task's subnet to run it");
+    if (cfg.tasks.empty()) fail(model_path, "has no task head (a shared backbone); fine-tune it on a task first");
+    if (cfg.ffn_sets > 1 && !cfg.is_supernet())
+        fail(model_path, "has " + std::to_string(cfg.ffn_sets) + " FFN sets per block but is not a Task-MoE supernet");
     const TaskInfo& task = cfg.tasks[size_t(t)];
     const int K = task.num_classes;
 
@@ -275,7 +275,7 @@ int main_body(int argc, char** argv) {
 
     Activations act;
     act.allocate(cfg, int(std::min<int64_t>(batch, std::max<int64_t>(in.n, 1))), false);
-    const Active active = Active::full(cfg, t);
+    const Active active = Active::for_task(cfg, t);   // a supernet runs only the task's route
     const bool names = !task.class_names.empty();
     const bool rows = !summary_only;
     if (rows && !json) {

@@ -12,6 +12,10 @@
 #       models can learn it. Pure perl, deterministic, N may be 0.
 #   make_synth_dataset OUT.h5 N [K=10] [H=8] [W=8] [ufo-data import-idx options...]
 #       make_synth_idx into a scratch dir, then `ufo-data import-idx ... -o OUT.h5`.
+#   make_synth_supernet OUT.h5 [ufo-train options...]
+#       Two synthetic 8x8 tasks, "alpha" (10 classes) and "beta" (4 classes),
+#       written as OUT_DIR/alpha.h5 and OUT_DIR/beta.h5, and a tiny Task-MoE supernet trained
+#       on them for a few steps (preset tiny, seed 1, 1 thread) written to OUT.h5.
 #   assert_one_line_error TEXT...
 #       After `run --separate-stderr CMD`: CMD failed, its stderr is exactly one line, and
 #       that line contains every TEXT (fixed strings, e.g. the file name and the problem).
@@ -59,6 +63,16 @@ make_synth_dataset() {
   dir=$(mktemp -d "$TMP/synth.XXXXXX")
   make_synth_idx "$dir" "$n" "$k" "$h" "$w"
   "$BIN/ufo-data" import-idx "$dir/images.idx" "$dir/labels.idx" -o "$out" "$@" 2>/dev/null
+}
+
+make_synth_supernet() {
+  local out=$1 dir
+  shift
+  dir=$(dirname "$out")
+  make_synth_dataset "$dir/alpha.h5" 200 10 &&
+  make_synth_dataset "$dir/beta.h5" 120 4 &&
+  "$BIN/ufo-train" --task alpha="$dir/alpha.h5" --task beta="$dir/beta.h5" --preset tiny -b 16 --steps 12 \
+      --log-every 12 --lr 0.01 --router-lr 0.5 --seed 1 -t 1 -o "$out" "$@" >/dev/null 2>&1
 }
 
 assert_one_line_error() {
