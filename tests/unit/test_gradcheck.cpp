@@ -10,6 +10,7 @@
 // term, wrong sign, wrong stride) is off by O(1) relative, far outside the tolerance.
 #include "layers.h"
 #include "model.h"
+#include "router.h"
 #include "rng.h"
 
 #include <gtest/gtest.h>
@@ -128,8 +129,16 @@ ViTConfig tiny_config() {
     return c;
 }
 
+// Task-MoE routing inside the checked function: `route` sets active.gates from the model's
+// router logits before each forward; `route_backward` adds the router's gradient after backward.
+struct RouteHooks {
+    std::function<void(const Model&, Active&, int B)> route;
+    std::function<void(Model&, const Activations&, int B)> route_backward;
+};
+
 // Every parameter of the active path is checked; parameters off the path must get zero gradient.
-void check_model(const ViTConfig& cfg, const Active& active) {
+void check_model(const ViTConfig& cfg, const Active& active_in, const RouteHooks& hooks = {}) {
+    Active active = active_in;
     Model m(cfg);
     m.init_weights(42);
     // Larger weights than the 0.02 init make every path through the network matter.
@@ -144,11 +153,14 @@ void check_model(const ViTConfig& cfg, const Active& active) {
     act.allocate(cfg, B, true);
 
     m.zero_grads();
+    if (hooks.route) hooks.route(m, active, B);
     m.forward(act, img.data(), B, active);
     m.loss(act, lab.data(), B, K, 0.1f, true, 1.0f, nullptr);
     m.backward(act, B, active);
+    if (hooks.route_backward) hooks.route_backward(m, act, B);
 
     auto L = [&] {
+        if (hooks.route) hooks.route(m, active, B);
         m.forward(act, img.data(), B, active);
         // loss() returns a float mean of a double sum; recompute in double for FD precision.
         double s = 0.0;
@@ -203,7 +215,7 @@ TEST(GradCheck, ModelActiveSubnetworkAndSecondFfnSet) {
     auto c = tiny_config();
     c.qk_norm = true;
     c.ffn_sets = 2;
-    c.tasks.push_back(TaskInfo{"b", 4, {}});
+    c.tasks.push_back(TaskInfo{"b", 4, {}, {}});
     Active a;
     a.task = 1;
     a.depth = 2;
@@ -212,4 +224,30 @@ TEST(GradCheck, ModelActiveSubnetworkAndSecondFfnSet) {
     a.ffn_set = {1, 0};
     a.resolve(c);
     check_model(c, a);
+}
+
+// The Task-MoE supernet on the soft path: per-sample Gumbel-softmax gates (fixed noise, tau 1,
+// no hard one-hot) mix the shared and the task's own FFN in every block. Checks the FFN
+// mixing backward (both experts' weights, d gates) and the router backward (logits) together.
+// The hard straight-through path uses the same backward with one-hot forward values, which
+// is an estimator, not a derivative, so finite differences apply to the soft path only.
+TEST(GradCheck, TaskMoeSoftRouting) {
+    for (bool parallel : {false, true}) {
+        auto c = tiny_config();
+        c.parallel_block = parallel;
+        c.tasks.push_back(TaskInfo{"b", 4, {}, {}});
+        c.make_supernet();
+        std::vector<float> gates, soft;
+        RouteHooks h;
+        h.route = [&](const Model& m, Active& a, int B) {
+            gates.resize(size_t(c.depth) * B * 2);
+            soft.resize(gates.size());
+            router_forward(gates.data(), soft.data(), m.p.heads[a.task].router, c.depth, B, 1.0f, false, true, 99);
+            a.gates = gates.data();
+        };
+        h.route_backward = [&](Model& m, const Activations& act, int B) {
+            router_backward(m.g.heads[1].router, act.d_gates, soft.data(), c.depth, B, 1.0f);
+        };
+        check_model(c, Active::full(c, 1), h);
+    }
 }
