@@ -32,6 +32,10 @@ void ViTConfig::validate(const std::string& where) const {
     for (const auto& t : tasks) {
         if (t.name.empty() || t.name.find_first_of("/\t\n,:=") != std::string::npos)
             bad("task name '" + t.name + "' must be non-empty without / , : = or whitespace");
+        // FFN weight sets are stored as blocks/<l>/ffn/<shared|task|setN>: keep the names apart.
+        if (t.name == "shared" || (t.name.size() > 3 && t.name.rfind("set", 0) == 0 &&
+                                   t.name.find_first_not_of("0123456789", 3) == std::string::npos))
+            bad("task name '" + t.name + "' is reserved for FFN weight sets");
         if (is_supernet()) {
             if (int(t.route.size()) != depth)
                 bad("task '" + t.name + "' has a route of " + std::to_string(t.route.size()) + " blocks, the model " +

@@ -97,7 +97,7 @@ void apply_route_table(ViTConfig& cfg, const RouteTable& table, const std::strin
         if (t < 0) fail(where, "route table names task " + name + ", which the supernet does not have (tasks: " + all + ")");
         const auto& r = table.route.at(name);
         if (int(r.size()) != cfg.depth)
-            fail(where, "route table has " + std::to_string(r.size()) + " layers for task " + name +
+            fail(where, "route table has " + std::to_string(r.size()) + (r.size() == 1 ? " layer" : " layers") + " for task " + name +
                             ", the supernet has " + std::to_string(cfg.depth));
         cfg.tasks[t].route = r;
     }
