@@ -83,10 +83,11 @@ assert rows[1]["val_acc"] is None and rows[0]["val_acc"] is not None
   h5diff -q "$TMP/f.h5" "$TMP/f.ckpt.h5" /tasks/beta/route /tasks/beta/route
   run h5dump -a /train_state/routes_frozen "$TMP/f.ckpt.h5"
   assert_output --partial '(0): 1'
-  # 160 images / batch 16 = 10 steps per epoch: "1ep" freezes at step 10.
-  run --separate-stderr "${MT[@]}" --steps 12 --log-every 12 --seed 3 -t 1 --route-freeze-at 1ep -o "$TMP/g.h5"
+  # An epoch is a pass over the task with the most steps: beta, 96 images / batch 8 = 12 steps
+  # (alpha has 160 / 16 = 10), so "1ep" freezes at step 12.
+  run --separate-stderr "${MT[@]}" --steps 14 --log-every 14 --seed 3 -t 1 --route-freeze-at 1ep -o "$TMP/g.h5"
   assert_success
-  [[ "$stderr" == *"routes frozen at step 10"* ]]
+  [[ "$stderr" == *"routes frozen at step 12"* ]]
 }
 
 @test "per-task batch, weight, lr multiplier and tau options are accepted and recorded" {
