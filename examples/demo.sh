@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # demo.sh — the whole ufo flow on real data, minutes not hours (make demo):
-#   fetch (Debian packages) -> import -> train (Fashion-MNIST, digits) -> infer -> bench
-# and a summary table at the end. Outputs go to demo-out/ (UFO_DEMO_OUT overrides).
-# Knobs: DEMO_FASHION_EPOCHS (default 2), DEMO_DIGITS_EPOCHS (default 20), DEMO_THREADS.
-# The full-accuracy recipes are examples/fashion-mnist.sh and examples/digits.sh.
+#   fetch (Debian packages) -> import -> multi-task train (one Task-MoE supernet on
+#   Fashion-MNIST + digits) -> route (table, sharing, heatmap PNG) -> extract each task's
+#   sub-network -> infer -> bench, and a per-task summary table at the end.
+# Outputs go to demo-out/ (UFO_DEMO_OUT overrides).
+# Knobs: DEMO_STEPS (default 900), DEMO_THREADS (default: all cores).
+# The accuracy recipes are examples/fashion-mnist.sh, examples/digits.sh and
+# examples/all-in-one.sh (single-task baselines against the supernet).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${UFO_BIN:-$ROOT/build}
 OUT=${UFO_DEMO_OUT:-$ROOT/demo-out}
 DATA=${UFO_DATA_DIR:-$ROOT/data}
 T=${DEMO_THREADS:-$(nproc)}
-FE=${DEMO_FASHION_EPOCHS:-2}
-DE=${DEMO_DIGITS_EPOCHS:-20}
+STEPS=${DEMO_STEPS:-900}
 mkdir -p "$OUT"
 say() { printf '\n== %s\n' "$*" >&2; }
 start=$(date +%s)
@@ -23,39 +25,58 @@ for f in fashion-train fashion-test digits-train digits-test; do
     python3 -c 'import json,sys; d=json.load(sys.stdin); print("  ", d["file"], d["count"], "images", d["shape"], d["num_classes"], "classes", file=sys.stderr)'
 done
 
-train() {   # name train test epochs batch extra...
-  local name=$1 tr=$2 te=$3 ep=$4 b=$5; shift 5
-  say "train $name: preset small, $ep epochs, batch $b, $T threads"
-  local t0=$(date +%s)
-  "$BIN/ufo-train" "$tr" --val "$te" --preset small --epochs "$ep" -b "$b" --lr 1e-3 \
-      --seed 1 -t "$T" --task-name "$name" -o "$OUT/$name.h5" "$@" | tee "$OUT/$name-train.tsv" >&2
-  echo $(( $(date +%s) - t0 )) > "$OUT/$name-train.seconds"
-}
-train fashion "$DATA/fashion-train.h5" "$DATA/fashion-test.h5" "$FE" 128 --crop-pad 2 --hflip
-train digits "$DATA/digits-train.h5" "$DATA/digits-test.h5" "$DE" 64 --crop-pad 2
+say "multi-task train: one supernet on fashion (batch 128) + digits (batch 64), $STEPS steps, $T threads"
+say "  routes are learned with Gumbel-softmax until step $(( STEPS * 6 / 10 )), then frozen"
+t0=$(date +%s)
+"$BIN/ufo-train" --task "fashion=$DATA/fashion-train.h5,$DATA/fashion-test.h5" \
+    --task "digits=$DATA/digits-train.h5,$DATA/digits-test.h5" --task-batch fashion=128,digits=64 \
+    --preset small --steps "$STEPS" --lr 2e-3 --router-lr 0.01 --route-freeze-at $(( STEPS * 6 / 10 )) \
+    --crop-pad 2 --seed 1 -t "$T" --log-every 150 -o "$OUT/supernet.h5" | tee "$OUT/supernet-train.tsv" >&2
+echo $(( $(date +%s) - t0 )) > "$OUT/supernet-train.seconds"
+
+say "route: per task and layer p(shared), p(own) and the chosen path; what the tasks share"
+"$BIN/ufo-route" "$OUT/supernet.h5" | tee "$OUT/routes.tsv" >&2
+"$BIN/ufo-route" --sharing "$OUT/supernet.h5" > "$OUT/sharing.tsv"
+if "$BIN/ufo-route" "$OUT/supernet.h5" --plot "$OUT/routes.png" > /dev/null; then
+  echo "   heatmap: $OUT/routes.png" >&2
+fi
 
 for name in fashion digits; do
-  say "infer $name on its test split"
+  say "extract $name: hardened route -> standalone sub-network"
+  "$BIN/ufo-route" --harden "$OUT/supernet.h5" 2>/dev/null |
+    "$BIN/ufo-extract" --routes - --task "$name" "$OUT/supernet.h5" -o "$OUT/$name.h5" --json > "$OUT/$name-extract.json"
+  say "infer $name on its test split (extracted sub-network, and the supernet with --task)"
   "$BIN/ufo-infer" -m "$OUT/$name.h5" "$DATA/$name-test.h5" -t "$T" > "$OUT/$name-predictions.tsv"
   "$BIN/ufo-infer" -m "$OUT/$name.h5" "$DATA/$name-test.h5" -t "$T" --summary-only --json > "$OUT/$name-summary.json"
-  say "bench $name: latency at batch 1, throughput at batch 256"
+  "$BIN/ufo-infer" -m "$OUT/supernet.h5" --task "$name" "$DATA/$name-test.h5" -t "$T" > "$OUT/$name-supernet-predictions.tsv"
+  if cmp -s "$OUT/$name-predictions.tsv" "$OUT/$name-supernet-predictions.tsv"; then same=yes; else same=no; fi
+  echo "$same" > "$OUT/$name-same.txt"
+  say "bench $name: latency at batch 1 and throughput at batch 256, sub-network and supernet --task"
   "$BIN/ufo-bench" -m "$OUT/$name.h5" -b 1,256 -t "$T" --reps 5 -o jsonl > "$OUT/$name-bench.jsonl"
+  "$BIN/ufo-bench" -m "$OUT/supernet.h5" --task "$name" -b 1 -t "$T" --reps 5 -o jsonl > "$OUT/$name-supernet-bench.jsonl"
 done
 
-say "summary ($(( $(date +%s) - start )) s in all)"
+say "summary ($(( $(date +%s) - start )) s in all; supernet training $(cat "$OUT/supernet-train.seconds") s)"
 python3 - "$OUT" <<'PY'
-import json, sys, os
+import json, sys
 out = sys.argv[1]
-rows = []
+routes = {}
+with open(f"{out}/routes.tsv") as f:
+    next(f)
+    for line in f:
+        task, layer, ps, po, route = line.rstrip("\n").split("\t")
+        routes.setdefault(task, []).append(route)
+print("| task | route (per layer) | active params | supernet params | test acc % | sub-network = supernet --task | latency b1 ms (sub / supernet) | infer b256 img/s |")
+print("|---|---|---:|---:|---:|:---:|---:|---:|")
 for name in ("fashion", "digits"):
     s = json.load(open(f"{out}/{name}-summary.json"))["summary"]
+    ex = json.load(open(f"{out}/{name}-extract.json"))
     bench = [json.loads(l) for l in open(f"{out}/{name}-bench.jsonl")]
+    sb = [json.loads(l) for l in open(f"{out}/{name}-supernet-bench.jsonl")]
     b1 = next(b for b in bench if b["batch"] == 1)
     b256 = next(b for b in bench if b["batch"] == 256)
-    secs = int(open(f"{out}/{name}-train.seconds").read())
-    rows.append((name, b1["params"], secs, s["accuracy"] * 100, b1["median_ms"], b256["img_per_s"]))
-print("| task | params | train s | test acc % | latency b1 ms | infer b256 img/s |")
-print("|---|---:|---:|---:|---:|---:|")
-for r in rows:
-    print(f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.0f} |")
+    same = open(f"{out}/{name}-same.txt").read().strip()
+    r = ",".join("own" if x == "own" else "sh" for x in routes[name])
+    print(f"| {name} | {r} | {ex['subnet_params']:,} | {ex['supernet_params']:,} | {s['accuracy'] * 100:.2f} | {same} | "
+          f"{b1['median_ms']:.2f} / {sb[0]['median_ms']:.2f} | {b256['img_per_s']:.0f} |")
 PY

@@ -30,7 +30,7 @@ void ViTConfig::validate(const std::string& where) const {
         for (size_t j = 0; j < i; ++j)
             if (tasks[i].name == tasks[j].name) bad("task '" + tasks[i].name + "' appears twice");
     for (const auto& t : tasks) {
-        if (t.name.empty() || t.name.find_first_of("/\t\n,:=") != std::string::npos)
+        if (t.name.empty() || t.name.find_first_of("/,:= \t\n\r\v\f") != std::string::npos)
             bad("task name '" + t.name + "' must be non-empty without / , : = or whitespace");
         // FFN weight sets are stored as blocks/<l>/ffn/<shared|task|setN>: keep the names apart.
         if (t.name == "shared" || (t.name.size() > 3 && t.name.rfind("set", 0) == 0 &&

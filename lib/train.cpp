@@ -118,7 +118,7 @@ void print_task_row(const LogRow& r, const TaskInfo& task, const std::string& p_
     for (size_t l = 0; l < task.route.size(); ++l) route += (l ? "," : "") + std::string(task.route[l] ? "own" : "shared");
     if (json) {
         nlohmann::json j = {{"step", r.step}, {"epoch", r.epoch}, {"task", task.name}, {"lr", r.lr},
-                            {"train_loss", r.loss}, {"train_acc", r.acc}, {"route", task.route},
+                            {"train_loss", r.loss}, {"train_acc", r.acc}, {"route", cli::split(route, ',')},
                             {"img_per_s", r.img_s}, {"elapsed_s", r.elapsed}};
         j["val_loss"] = r.has_val ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr);
         j["val_acc"] = r.has_val ? nlohmann::json(r.val_acc) : nlohmann::json(nullptr);

@@ -95,7 +95,7 @@ int main_body(int argc, char** argv) {
         model->init_weights(seed);
     }
     const ViTConfig& cfg = model->cfg;
-    if (cfg.tasks.empty()) fail(name, "has no task head (a shared backbone); fine-tune it on a task first");
+    if (cfg.tasks.empty()) fail(name, "has no task head (a shared backbone for new tasks), so it predicts nothing");
     if (cfg.is_supernet() && !vm.count("task")) {
         std::string all;
         for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;

@@ -240,7 +240,7 @@ int main_body(int argc, char** argv) {
         for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;
         fail(model_path, "has " + std::to_string(cfg.tasks.size()) + " tasks (" + all + "); choose one with --task");
     }
-    if (cfg.tasks.empty()) fail(model_path, "has no task head (a shared backbone); fine-tune it on a task first");
+    if (cfg.tasks.empty()) fail(model_path, "has no task head (a shared backbone for new tasks), so it predicts nothing");
     if (cfg.ffn_sets > 1 && !cfg.is_supernet())
         fail(model_path, "has " + std::to_string(cfg.ffn_sets) + " FFN sets per block but is not a Task-MoE supernet");
     const TaskInfo& task = cfg.tasks[size_t(t)];

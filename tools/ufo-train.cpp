@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
         }
         if (!o.tasks.empty() && !o.train_path.empty())
             throw po::error("give either a training dataset or --task NAME=FILE, not both");
+        if (!o.tasks.empty() && (vm.count("val") || !vm["task-name"].defaulted()))
+            throw po::error("--val and --task-name apply to one dataset; with --task give NAME=TRAIN.h5,VAL.h5");
         if (o.tasks.empty() && o.train_path.empty()) throw po::error("a training dataset (or --task) is required");
         auto per_task = [&](const std::vector<std::string>& args, const char* opt, auto&& set) {
             for (const auto& arg : args)

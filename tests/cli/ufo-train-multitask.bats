@@ -105,6 +105,8 @@ assert rows[1]["val_acc"] is None and rows[0]["val_acc"] is not None
 @test "bad multi-task input: one stderr line, non-zero exit, no output" {
   run --separate-stderr "$BIN/ufo-train" --task alpha "$A" -o "$TMP/bad.h5"
   assert_one_line_error "--task takes NAME=TRAIN.h5"
+  run --separate-stderr "${MT[@]}" --val "$A" --steps 2 -o "$TMP/bad.h5"
+  assert_one_line_error "--val and --task-name apply to one dataset"
   run --separate-stderr "${MT[@]}" --task-batch gamma=4 --steps 2 -o "$TMP/bad.h5"
   assert_one_line_error "--task-batch" "no --task named 'gamma'"
   run --separate-stderr "${MT[@]}" --task-weight alpha=heavy --steps 2 -o "$TMP/bad.h5"
