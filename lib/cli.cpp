@@ -99,4 +99,16 @@ void Progress::finish() {
     if (enabled_) std::fprintf(stderr, "\n");
 }
 
+std::string tsv(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '\\') o += "\\\\";
+        else if (c == '\t') o += "\\t";
+        else if (c == '\n') o += "\\n";
+        else if (c == '\r') o += "\\r";
+        else o += c;
+    }
+    return o;
+}
+
 }  // namespace ufo::cli

@@ -27,6 +27,10 @@ std::vector<std::string> split(const std::string& s, char sep);
 
 bool stderr_is_tty();
 
+// A TSV cell: backslash, tab, CR and newline escaped as \\ \t \r \n, so user text (paths,
+// class names) cannot break a row.
+std::string tsv(const std::string& s);
+
 // The command line as one string, recorded in output files as provenance.
 std::string command_line(int argc, char** argv);
 

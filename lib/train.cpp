@@ -90,41 +90,37 @@ struct LogRow {
     bool has_val;
 };
 
-void print_header(bool json) {
-    if (!json) std::printf("step\tepoch\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\timg_per_s\telapsed_s\n");
+// Multi-task logs carry task, route and p_own columns after epoch/lr; a single task's do not.
+void print_header(bool json, bool multi) {
+    if (json) return;
+    if (multi)
+        std::printf("step\tepoch\ttask\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\troute\tp_own\timg_per_s\t"
+                    "elapsed_s\n");
+    else
+        std::printf("step\tepoch\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\timg_per_s\telapsed_s\n");
 }
 
-void print_row(const LogRow& r, bool json) {
-    if (json) {
-        nlohmann::json j = {{"step", r.step}, {"epoch", r.epoch}, {"lr", r.lr}, {"train_loss", r.loss},
-                            {"train_acc", r.acc}, {"img_per_s", r.img_s}, {"elapsed_s", r.elapsed}};
-        j["val_loss"] = r.has_val ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr);
-        j["val_acc"] = r.has_val ? nlohmann::json(r.val_acc) : nlohmann::json(nullptr);
-        std::printf("%s\n", j.dump().c_str());
-    } else {
-        char vl[32] = "nan", va[32] = "nan";
-        if (r.has_val) {
-            std::snprintf(vl, sizeof vl, "%.6f", r.val_loss);
-            std::snprintf(va, sizeof va, "%.6f", r.val_acc);
-        }
-        std::printf("%lld\t%.3f\t%.6g\t%.6f\t%.6f\t%s\t%s\t%.1f\t%.1f\n", (long long)r.step, r.epoch, r.lr, r.loss,
-                    r.acc, vl, va, r.img_s, r.elapsed);
-    }
-    std::fflush(stdout);
-}
-
-void print_task_row(const LogRow& r, const TaskInfo& task, const std::string& p_own, bool json) {
+// task == nullptr: a single-task row.
+void print_row(const LogRow& r, const TaskInfo* task, const std::string& p_own, bool json) {
     std::string route;
-    for (size_t l = 0; l < task.route.size(); ++l) route += (l ? "," : "") + std::string(task.route[l] ? "own" : "shared");
+    if (task)
+        for (size_t l = 0; l < task->route.size(); ++l) route += (l ? "," : "") + std::string(task->route[l] ? "own" : "shared");
     if (json) {
-        nlohmann::json j = {{"step", r.step}, {"epoch", r.epoch}, {"task", task.name}, {"lr", r.lr},
-                            {"train_loss", r.loss}, {"train_acc", r.acc}, {"route", cli::split(route, ',')},
-                            {"img_per_s", r.img_s}, {"elapsed_s", r.elapsed}};
+        nlohmann::ordered_json j = {{"step", r.step}, {"epoch", r.epoch}};
+        if (task) j["task"] = task->name;
+        j["lr"] = r.lr;
+        j["train_loss"] = r.loss;
+        j["train_acc"] = r.acc;
         j["val_loss"] = r.has_val ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr);
         j["val_acc"] = r.has_val ? nlohmann::json(r.val_acc) : nlohmann::json(nullptr);
-        nlohmann::json p = nlohmann::json::array();
-        for (const auto& v : cli::split(p_own, ',')) p.push_back(std::stod(v));
-        j["p_own"] = p;
+        if (task) {
+            j["route"] = cli::split(route, ',');
+            nlohmann::json p = nlohmann::json::array();
+            for (const auto& v : cli::split(p_own, ',')) p.push_back(std::stod(v));
+            j["p_own"] = p;
+        }
+        j["img_per_s"] = r.img_s;
+        j["elapsed_s"] = r.elapsed;
         std::printf("%s\n", j.dump().c_str());
     } else {
         char vl[32] = "nan", va[32] = "nan";
@@ -132,8 +128,11 @@ void print_task_row(const LogRow& r, const TaskInfo& task, const std::string& p_
             std::snprintf(vl, sizeof vl, "%.6f", r.val_loss);
             std::snprintf(va, sizeof va, "%.6f", r.val_acc);
         }
-        std::printf("%lld\t%.3f\t%s\t%.6g\t%.6f\t%.6f\t%s\t%s\t%s\t%s\t%.1f\t%.1f\n", (long long)r.step, r.epoch,
-                    task.name.c_str(), r.lr, r.loss, r.acc, vl, va, route.c_str(), p_own.c_str(), r.img_s, r.elapsed);
+        std::printf("%lld\t%.3f\t", (long long)r.step, r.epoch);
+        if (task) std::printf("%s\t", task->name.c_str());
+        std::printf("%.6g\t%.6f\t%.6f\t%s\t%s\t", r.lr, r.loss, r.acc, vl, va);
+        if (task) std::printf("%s\t%s\t", route.c_str(), p_own.c_str());
+        std::printf("%.1f\t%.1f\n", r.img_s, r.elapsed);
     }
     std::fflush(stdout);
 }
@@ -221,11 +220,6 @@ std::string p_own_list(const Model& m, int t) {
     return out;
 }
 
-void print_task_header(bool json) {
-    if (!json)
-        std::printf("step\tepoch\ttask\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\troute\tp_own\timg_per_s\t"
-                    "elapsed_s\n");
-}
 
 }  // namespace
 
@@ -251,9 +245,6 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
         r.batch = r.spec.batch > 0 ? r.spec.batch : opt.batch;
         r.train = load_dataset(r.spec.train_path);
         if (!r.spec.val_path.empty()) r.val = load_dataset(r.spec.val_path);
-        if (r.train.n < r.batch)
-            fail(r.spec.train_path, std::to_string(r.train.n) + " images are fewer than one batch of " +
-                                        std::to_string(r.batch));
         if (t > 0 && (r.train.h != runs[0].train.h || r.train.w != runs[0].train.w || r.train.c != runs[0].train.c))
             fail(r.spec.train_path, "images are " + std::to_string(r.train.h) + "x" + std::to_string(r.train.w) + "x" +
                                         std::to_string(r.train.c) + " but task " + runs[0].spec.name + "'s are " +
@@ -319,7 +310,11 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
                                cfg.tasks[t].name + " " + std::to_string(K));
         }
     }
-    int64_t spe = 0;   // an epoch is one pass over the largest task's data
+    for (const auto& r : runs)
+        if (r.train.n < r.batch)
+            fail(r.spec.train_path, std::to_string(r.train.n) + " images are fewer than one batch of " +
+                                        std::to_string(r.batch));
+    int64_t spe = 0;   // an epoch is one pass over the task with the most steps per epoch
     int maxB = 0, step_images = 0;
     for (const auto& r : runs) {
         spe = std::max(spe, r.steps_per_epoch);
@@ -381,8 +376,7 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
     std::fprintf(stderr, "ufo-train: %s%s, %zu parameters, %d task%s, %lld steps\n", cfg.describe().c_str(),
                  multi ? " Task-MoE supernet" : "", m.num_params(), int(runs.size()), multi ? "s" : "",
                  (long long)total);
-    if (multi) print_task_header(opt.json);
-    else print_header(opt.json);
+    print_header(opt.json, multi);
 
     // The parent's checksum is taken now: a resumed run may later overwrite that very file.
     Provenance prov;
@@ -482,8 +476,7 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
                     row.val_loss = e.loss;
                     row.val_acc = e.accuracy;
                 }
-                if (!multi) print_row(row, opt.json);
-                else print_task_row(row, cfg.tasks[t], p_own_list(m, int(t)), opt.json);
+                print_row(row, multi ? &cfg.tasks[t] : nullptr, multi ? p_own_list(m, int(t)) : "", opt.json);
                 r.loss_sum = 0;
                 r.correct = r.count = r.steps = 0;
             }

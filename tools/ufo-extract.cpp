@@ -28,18 +28,6 @@ const char* kUsage =
     "SUPERNET may be '-' (stdin); a route table (--routes) replaces the stored routes first.\n"
     "Prints one summary row on stdout: TSV with a header, or one JSON object with --json.";
 
-// TSV cells never contain a raw tab or newline (the output path is user text).
-std::string tsv(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '\\') o += "\\\\";
-        else if (c == '\t') o += "\\t";
-        else if (c == '\n') o += "\\n";
-        else if (c == '\r') o += "\\r";
-        else o += c;
-    }
-    return o;
-}
 
 std::string route_text(const std::vector<int>& route) {
     std::string s;
@@ -116,8 +104,8 @@ int main_body(int argc, char** argv) {
         std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     } else {
         std::printf("task\troute\tsupernet_params\tsubnet_params\toutput\n");
-        std::printf("%s\t%s\t%zu\t%zu\t%s\n", tsv(label).c_str(), route_text(route).c_str(), m, n,
-                    tsv(out_path).c_str());
+        std::printf("%s\t%s\t%zu\t%zu\t%s\n", cli::tsv(label).c_str(), route_text(route).c_str(), m, n,
+                    cli::tsv(out_path).c_str());
     }
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) fail("<stdout>", "write error");
     std::fprintf(stderr, "ufo-extract: wrote %s (%s %s, %zu of %zu parameters)\n", out_path.c_str(),

@@ -116,18 +116,6 @@ std::vector<std::string> read_path_list(std::FILE* f) {
     return paths;
 }
 
-// TSV cells never contain a raw tab or newline.
-std::string tsv(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '\\') o += "\\\\";
-        else if (c == '\t') o += "\\t";
-        else if (c == '\n') o += "\\n";
-        else if (c == '\r') o += "\\r";
-        else o += c;
-    }
-    return o;
-}
 
 // Paths and names need not be UTF-8; invalid bytes become U+FFFD instead of an exception.
 std::string dump(const nlohmann::ordered_json& j) {
@@ -179,7 +167,7 @@ void print_summary(const Summary& s, const TaskInfo& task, bool json, bool after
     }
     if (after_rows) std::printf("\n");
     std::printf("metric\tvalue\n");
-    std::printf("task\t%s\n", tsv(task.name).c_str());
+    std::printf("task\t%s\n", cli::tsv(task.name).c_str());
     std::printf("images\t%lld\n", (long long)s.n);
     std::printf("correct\t%lld\n", (long long)s.correct);
     std::printf("accuracy\t%s\n", fmt6(s.n ? double(s.correct) / s.n : 0.0).c_str());
@@ -187,7 +175,7 @@ void print_summary(const Summary& s, const TaskInfo& task, bool json, bool after
     std::printf("\nclass\tname\tcount\tcorrect\taccuracy\n");
     for (int k = 0; k < K; ++k) {
         const int64_t c = s.count(k), r = s.confusion[size_t(k) * K + k];
-        std::printf("%d\t%s\t%lld\t%lld\t%s\n", k, tsv(name(k)).c_str(), (long long)c, (long long)r,
+        std::printf("%d\t%s\t%lld\t%lld\t%s\n", k, cli::tsv(name(k)).c_str(), (long long)c, (long long)r,
                     fmt6(c ? double(r) / c : NAN).c_str());
     }
     std::printf("\nconfusion");
@@ -307,9 +295,9 @@ int main_body(int argc, char** argv) {
             } else {
                 line = std::to_string(i) + "\t";
                 if (in.is_dataset) line += has_labels ? std::to_string(y) : "";
-                else line += tsv(in.sources[size_t(i)]);
+                else line += cli::tsv(in.sources[size_t(i)]);
                 line += "\t" + std::to_string(pred) + "\t" + fmt6(p[pred]);
-                if (names) line += "\t" + tsv(task.class_names[size_t(pred)]);
+                if (names) line += "\t" + cli::tsv(task.class_names[size_t(pred)]);
             }
             std::printf("%s\n", line.c_str());
         }

@@ -16,6 +16,9 @@
 #       Two synthetic 8x8 tasks, "alpha" (10 classes) and "beta" (4 classes),
 #       written as OUT_DIR/alpha.h5 and OUT_DIR/beta.h5, and a tiny Task-MoE supernet trained
 #       on them for a few steps (preset tiny, seed 1, 1 thread) written to OUT.h5.
+#   make_supernet_fixture DIR
+#       make_synth_supernet DIR/supernet.h5 plus a dense tiny checkpoint DIR/dense.h5 trained
+#       on DIR/alpha.h5: the inputs of the ufo-route and ufo-extract suites.
 #   assert_one_line_error TEXT...
 #       After `run --separate-stderr CMD`: CMD failed, its stderr is exactly one line, and
 #       that line contains every TEXT (fixed strings, e.g. the file name and the problem).
@@ -73,6 +76,11 @@ make_synth_supernet() {
   make_synth_dataset "$dir/beta.h5" 120 4 &&
   "$BIN/ufo-train" --task alpha="$dir/alpha.h5" --task beta="$dir/beta.h5" --preset tiny -b 16 --steps 12 \
       --log-every 12 --lr 0.01 --router-lr 0.5 --seed 1 -t 1 -o "$out" "$@" >/dev/null 2>&1
+}
+
+make_supernet_fixture() {
+  make_synth_supernet "$1/supernet.h5" &&
+  "$BIN/ufo-train" "$1/alpha.h5" --preset tiny --steps 2 -t 1 -o "$1/dense.h5" >/dev/null 2>&1
 }
 
 assert_one_line_error() {

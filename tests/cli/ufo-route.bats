@@ -12,8 +12,7 @@ export OMP_WAIT_POLICY=passive
 # One tiny supernet (tasks alpha and beta, depth 2) and one dense checkpoint shared by the tests.
 setup_file() {
   export TMP="$BATS_FILE_TMPDIR"
-  make_synth_supernet "$TMP/supernet.h5"
-  "$BIN/ufo-train" "$TMP/alpha.h5" --preset tiny --steps 2 -t 1 -o "$TMP/dense.h5" >/dev/null 2>&1
+  make_supernet_fixture "$TMP"
 }
 
 setup() {

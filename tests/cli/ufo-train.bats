@@ -280,7 +280,7 @@ print("ok")' <<<"$output"
   assert_one_line_error "frobnicate"
   run --separate-stderr "$BIN/ufo-train" "${TINY[@]}" -o "$TMP/m.h5"
   [ "$status" -eq 2 ]
-  assert_one_line_error "training dataset is required"
+  assert_one_line_error "a training dataset (or --task) is required"
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps abc -o "$TMP/m.h5"
   [ "$status" -eq 2 ]
   assert_one_line_error "steps"
