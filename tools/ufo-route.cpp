@@ -254,7 +254,7 @@ std::string gp_quote(const std::string& s) {
 
 std::string gnuplot_script(const ViTConfig& cfg, const Probs& p, const std::string& title, const std::string& png) {
     const int T = int(cfg.tasks.size()), D = cfg.depth;
-    const int width = std::max(480, 160 + 48 * D), height = std::max(280, 160 + 50 * T);
+    const int width = std::max(560, 160 + 48 * D), height = std::max(280, 160 + 50 * T);
     std::string s;
     auto line = [&](const std::string& l) { s += l + "\n"; };
     const std::string size = " size " + std::to_string(width) + "," + std::to_string(height) + " noenhanced";
@@ -302,7 +302,9 @@ void render_plot(AtomicPath& out, const ViTConfig& cfg, const Probs& p, const st
     TempFile script("ufo-route-plot"), errs("ufo-route-gnuplot");
     {
         std::ofstream f(script.path);
-        f << gnuplot_script(cfg, p, "ufo-route: " + input + ": p(own) and route (S shared, O own)", out.tmp());
+        // The file's base name keeps the title inside the picture; the full path is the user's.
+        const std::string base = input.substr(input.find_last_of('/') + 1);
+        f << gnuplot_script(cfg, p, base + ": p(own), route S shared / O own", out.tmp());
         if (!f.flush()) fail(script.path, "cannot write the gnuplot script");
     }
     posix_spawn_file_actions_t fa;
