@@ -5,7 +5,8 @@
 # a task on the supernet vs its extracted sub-network vs the dense baseline of the same size.
 #
 # Knobs (environment): STEPS (2500), FASHION_BATCH (128), DIGITS_BATCH (64), LR (2e-3),
-# ROUTER_LR (0.01), FREEZE (route freeze step; default 60% of STEPS), OUT (runs/all-in-one).
+# ROUTER_LR (0.01), FREEZE (route freeze step; default 60% of STEPS), SUPERNET_FLAGS (more
+# ufo-train options for the supernet only, e.g. "--task-weight fashion=2"), OUT (runs/all-in-one).
 # The three trainings run as two single-threaded jobs side by side (on 2 cores that uses the
 # machine better than one 2-thread job); the benchmarks run afterwards, alone.
 set -euo pipefail
@@ -19,6 +20,7 @@ DB=${DIGITS_BATCH:-64}
 LR=${LR:-2e-3}
 RLR=${ROUTER_LR:-0.01}
 FREEZE=${FREEZE:-$(( STEPS * 6 / 10 ))}
+read -r -a EXTRA <<< "${SUPERNET_FLAGS:-}"
 mkdir -p "$OUT"
 UFO_BIN=$BIN UFO_DATA_DIR=$DATA "$ROOT/scripts/fetch-data" >&2
 export OMP_WAIT_POLICY=passive
@@ -36,7 +38,7 @@ multi() {
   t0=$(date +%s)
   "$BIN/ufo-train" --task "fashion=$DATA/fashion-train.h5,$DATA/fashion-test.h5" \
       --task "digits=$DATA/digits-train.h5,$DATA/digits-test.h5" --task-batch "fashion=$FB,digits=$DB" \
-      --router-lr "$RLR" --route-freeze-at "$FREEZE" "${COMMON[@]}" \
+      --router-lr "$RLR" --route-freeze-at "$FREEZE" "${COMMON[@]}" ${EXTRA[@]+"${EXTRA[@]}"} \
       -o "$OUT/supernet.h5" > "$OUT/supernet.tsv" 2> "$OUT/supernet.err"
   echo $(( $(date +%s) - t0 )) > "$OUT/supernet.seconds"
 }
