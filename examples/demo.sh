@@ -52,8 +52,11 @@ for name in fashion digits; do
   if cmp -s "$OUT/$name-predictions.tsv" "$OUT/$name-supernet-predictions.tsv"; then same=yes; else same=no; fi
   echo "$same" > "$OUT/$name-same.txt"
   say "bench $name: latency at batch 1 and throughput at batch 256, sub-network and supernet --task"
-  "$BIN/ufo-bench" -m "$OUT/$name.h5" -b 1,256 -t "$T" --reps 5 -o jsonl > "$OUT/$name-bench.jsonl"
-  "$BIN/ufo-bench" -m "$OUT/supernet.h5" --task "$name" -b 1 -t "$T" --reps 5 -o jsonl > "$OUT/$name-supernet-bench.jsonl"
+  # batch 1 takes about a millisecond: 100 reps give a stable median; batch 256, 5 reps
+  "$BIN/ufo-bench" -m "$OUT/$name.h5" -b 1 -t "$T" --reps 100 --warmup 10 -o jsonl > "$OUT/$name-bench.jsonl"
+  "$BIN/ufo-bench" -m "$OUT/$name.h5" -b 256 -t "$T" --reps 5 -o jsonl >> "$OUT/$name-bench.jsonl"
+  "$BIN/ufo-bench" -m "$OUT/supernet.h5" --task "$name" -b 1 -t "$T" --reps 100 --warmup 10 -o jsonl \
+      > "$OUT/$name-supernet-bench.jsonl"
 done
 
 say "summary ($(( $(date +%s) - start )) s in all; supernet training $(cat "$OUT/supernet-train.seconds") s)"
