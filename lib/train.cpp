@@ -101,10 +101,18 @@ void print_header(bool json, bool multi) {
 }
 
 // task == nullptr: a single-task row.
-void print_row(const LogRow& r, const TaskInfo* task, const std::string& p_own, bool json) {
-    std::string route;
-    if (task)
-        for (size_t l = 0; l < task->route.size(); ++l) route += (l ? "," : "") + std::string(task->route[l] ? "own" : "shared");
+void print_row(const LogRow& r, const TaskInfo* task, const std::vector<float>& p_own, bool json) {
+    std::vector<std::string> route;
+    std::string route_tsv, p_own_tsv;
+    if (task) {
+        for (int x : task->route) route.push_back(x ? "own" : "shared");
+        for (size_t l = 0; l < route.size(); ++l) route_tsv += (l ? "," : "") + route[l];
+        char buf[16];
+        for (size_t l = 0; l < p_own.size(); ++l) {
+            std::snprintf(buf, sizeof buf, "%s%.3f", l ? "," : "", p_own[l]);
+            p_own_tsv += buf;
+        }
+    }
     if (json) {
         nlohmann::ordered_json j = {{"step", r.step}, {"epoch", r.epoch}};
         if (task) j["task"] = task->name;
@@ -114,10 +122,8 @@ void print_row(const LogRow& r, const TaskInfo* task, const std::string& p_own, 
         j["val_loss"] = r.has_val ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr);
         j["val_acc"] = r.has_val ? nlohmann::json(r.val_acc) : nlohmann::json(nullptr);
         if (task) {
-            j["route"] = cli::split(route, ',');
-            nlohmann::json p = nlohmann::json::array();
-            for (const auto& v : cli::split(p_own, ',')) p.push_back(std::stod(v));
-            j["p_own"] = p;
+            j["route"] = route;
+            j["p_own"] = p_own;
         }
         j["img_per_s"] = r.img_s;
         j["elapsed_s"] = r.elapsed;
@@ -131,7 +137,7 @@ void print_row(const LogRow& r, const TaskInfo* task, const std::string& p_own, 
         std::printf("%lld\t%.3f\t", (long long)r.step, r.epoch);
         if (task) std::printf("%s\t", task->name.c_str());
         std::printf("%.6g\t%.6f\t%.6f\t%s\t%s\t", r.lr, r.loss, r.acc, vl, va);
-        if (task) std::printf("%s\t%s\t", route.c_str(), p_own.c_str());
+        if (task) std::printf("%s\t%s\t", route_tsv.c_str(), p_own_tsv.c_str());
         std::printf("%.1f\t%.1f\n", r.img_s, r.elapsed);
     }
     std::fflush(stdout);
@@ -208,14 +214,13 @@ void input_stats(const std::vector<TaskRun>& runs, std::vector<float>& mean, std
     }
 }
 
-std::string p_own_list(const Model& m, int t) {
-    std::string out;
+// p(own) per block of task t: softmax of its router logits, without noise.
+std::vector<float> p_own_of(const Model& m, int t) {
+    std::vector<float> out(m.cfg.depth);
     for (int l = 0; l < m.cfg.depth; ++l) {
         float p[2];
         route_probs(p, m.p.heads[t].router + 2 * l);
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "%s%.3f", l ? "," : "", p[1]);
-        out += buf;
+        out[l] = p[1];
     }
     return out;
 }
@@ -344,20 +349,21 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
 
     // Per-tensor learning-rate multipliers: task-owned FFNs and heads, router logits.
     const float router_mult = opt.router_lr >= 0 ? opt.router_lr / opt.lr : 1.0f;
-    std::vector<float> lr_mult(m.layout.size(), 1.0f), lr_mult_frozen;
+    // After the freeze the router's rate is zero: frozen routes must not drift from their logits.
+    std::vector<float> lr_mult(m.layout.size(), 1.0f), lr_mult_frozen(m.layout.size(), 1.0f);
     for (size_t k = 0; k < m.layout.size(); ++k) {
         const std::string& n = m.layout[k].name;
         for (size_t t = 0; t < runs.size(); ++t) {
             const std::string& tn = cfg.tasks[t].name;
             const bool own_ffn = multi && n.rfind("blocks/", 0) == 0 && n.find("/ffn/" + tn + "/") != std::string::npos;
-            if (n == "tasks/" + tn + "/router") lr_mult[k] = router_mult;
-            else if (own_ffn || n.rfind("tasks/" + tn + "/head/", 0) == 0) lr_mult[k] = runs[t].spec.lr_mult;
+            if (n == "tasks/" + tn + "/router") {
+                lr_mult[k] = router_mult;
+                lr_mult_frozen[k] = 0.0f;
+            } else if (own_ffn || n.rfind("tasks/" + tn + "/head/", 0) == 0) {
+                lr_mult[k] = lr_mult_frozen[k] = runs[t].spec.lr_mult;
+            }
         }
     }
-    lr_mult_frozen = lr_mult;
-    for (size_t k = 0; k < m.layout.size(); ++k)
-        if (m.layout[k].name.size() > 7 && m.layout[k].name.compare(m.layout[k].name.size() - 7, 7, "/router") == 0)
-            lr_mult_frozen[k] = 0.0f;
     auto harden_all = [&]() {
         for (size_t t = 0; t < runs.size(); ++t) cfg.tasks[t].route = harden_route(m.p.heads[t].router, cfg.depth);
     };
@@ -476,7 +482,7 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
                     row.val_loss = e.loss;
                     row.val_acc = e.accuracy;
                 }
-                print_row(row, multi ? &cfg.tasks[t] : nullptr, multi ? p_own_list(m, int(t)) : "", opt.json);
+                print_row(row, multi ? &cfg.tasks[t] : nullptr, multi ? p_own_of(m, int(t)) : std::vector<float>{}, opt.json);
                 r.loss_sum = 0;
                 r.correct = r.count = r.steps = 0;
             }
