@@ -8,24 +8,24 @@
 
 namespace ufo {
 
-void predict_batches(const Model& m, Activations& act, const uint8_t* images, int64_t n, const Active& a,
-                     const std::function<void(int64_t, int, const Activations&)>& on_batch) {
+void predict_batches(const Model& m, DataParallel& dp, const uint8_t* images, int64_t n, const Active& a,
+                     const std::function<void(int64_t, int, const float*)>& on_batch) {
     const size_t img = size_t(m.cfg.img_h) * m.cfg.img_w * m.cfg.img_c;
-    for (int64_t i = 0; i < n; i += act.max_batch) {
-        int B = int(std::min<int64_t>(act.max_batch, n - i));
-        m.forward(act, images + size_t(i) * img, B, a);
-        on_batch(i, B, act);
+    for (int64_t i = 0; i < n; i += dp.max_batch()) {
+        int B = int(std::min<int64_t>(dp.max_batch(), n - i));
+        dp.forward(m, images + size_t(i) * img, B, a);
+        on_batch(i, B, dp.probs());
     }
 }
 
-EvalResult evaluate(const Model& m, Activations& act, const Dataset& ds, const Active& a) {
+EvalResult evaluate(const Model& m, DataParallel& dp, const Dataset& ds, const Active& a) {
     EvalResult r;
     const int K = m.cfg.tasks[a.task].num_classes;
     double loss = 0.0;
     int64_t right = 0;
-    predict_batches(m, act, ds.images.data(), ds.n, a, [&](int64_t first, int B, const Activations& ac) {
+    predict_batches(m, dp, ds.images.data(), ds.n, a, [&](int64_t first, int B, const float* probs) {
         for (int b = 0; b < B; ++b) {
-            const float* p = ac.probs + size_t(b) * K;
+            const float* p = probs + size_t(b) * K;
             const int y = ds.labels[first + b];
             loss -= std::log(std::max(p[y], 1e-30f));
             if (int(std::max_element(p, p + K) - p) == y) ++right;

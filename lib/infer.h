@@ -1,5 +1,6 @@
 // infer.h — batched prediction and evaluation over a dataset.
 #pragma once
+#include "data_parallel.h"
 #include "dataset.h"
 #include "model.h"
 
@@ -13,13 +14,13 @@ struct EvalResult {
     int64_t n = 0;
 };
 
-// Runs the active sub-network over images [n,H,W,C] in batches of at most act.max_batch and
-// calls on_batch(first index, batch size, act) after each forward pass (act.probs filled).
-void predict_batches(const Model& m, Activations& act, const uint8_t* images, int64_t n, const Active& a,
-                     const std::function<void(int64_t, int, const Activations&)>& on_batch);
+// Runs the active sub-network over images [n,H,W,C] in batches of at most dp.max_batch() and
+// calls on_batch(first index, batch size, probs [B,K]) after each forward pass.
+void predict_batches(const Model& m, DataParallel& dp, const uint8_t* images, int64_t n, const Active& a,
+                     const std::function<void(int64_t, int, const float*)>& on_batch);
 
 // Loss and accuracy of the active sub-network on a labelled dataset.
-EvalResult evaluate(const Model& m, Activations& act, const Dataset& ds, const Active& a);
+EvalResult evaluate(const Model& m, DataParallel& dp, const Dataset& ds, const Active& a);
 
 // "<file>: images are HxWxC but the model takes hxwxc" when the dataset does not fit.
 void check_fits(const ViTConfig& cfg, const Dataset& ds, const std::string& where);

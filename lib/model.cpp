@@ -557,10 +557,14 @@ float Model::loss(Activations& act, const int32_t* labels, int B, int K, float s
 
 // ---------------------------------------------------------------- backward
 
-void Model::backward(Activations& act, int B, const Active& in) {
+void Model::backward(Activations& act, int B, const Active& a) {
+    enable_grads();
+    backward(act, B, a, g);
+}
+
+void Model::backward(Activations& act, int B, const Active& in, const ParamPtrs& g) const {
     Active a = in;
     a.resolve(cfg);
-    enable_grads();
     if (!act.d_res) fail("", "activations were allocated without training buffers");
     const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int N = B * T, K = cfg.tasks[a.task].num_classes;
@@ -575,9 +579,9 @@ void Model::backward(Activations& act, int B, const Active& in) {
 
     for (int l = a.depth - 1; l >= 0; --l) {
         const BlockParams& w = p.blocks[l];
-        BlockParams& gw = g.blocks[l];
+        const BlockParams& gw = g.blocks[l];
         const FFNParams& f = w.ffn[a.ffn_set[l]];
-        FFNParams& gf = gw.ffn[a.ffn_set[l]];
+        const FFNParams& gf = gw.ffn[a.ffn_set[l]];
         const Activations::Block& s = act.blocks[l];
         const float* x = act.res[l];
         const int nh = a.heads[l], A = nh * hd, H = a.hidden[l];
@@ -596,7 +600,7 @@ void Model::backward(Activations& act, int B, const Active& in) {
             for (int e = 0; e < 2; ++e) {
                 const int set = e == 0 ? 0 : a.task + 1;
                 const FFNParams& fe = w.ffn[set];
-                FFNParams& ge = gw.ffn[set];
+                const FFNParams& ge = gw.ffn[set];
                 const float* eo = s.expert_out[e];
 #pragma omp parallel for schedule(static)
                 for (int b = 0; b < B; ++b) {

@@ -168,6 +168,8 @@ public:
     // Accumulates parameter gradients into grads from act.d_logits. In mixing mode it also
     // writes act.d_gates (the router's gradient is the caller's: see router.h).
     void backward(Activations& act, int B, const Active& a);
+    // The same into another gradient buffer of this layout (a data-parallel shard's own).
+    void backward(Activations& act, int B, const Active& a, const ParamPtrs& grads) const;
     // FLOPs of one forward pass of one image on the active sub-network (multiply-add = 2).
     double forward_flops(const Active& a) const;
 

@@ -7,6 +7,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "data_parallel.h"
 #include "dataset.h"
 #include "infer.h"
 #include "optim.h"
@@ -369,8 +370,7 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
     };
 
     m.enable_grads();
-    Activations act;
-    act.allocate(cfg, maxB, true);
+    DataParallel dp(m, maxB, true);
     std::vector<uint8_t> batch_img(size_t(maxB) * runs[0].train.image_size());
     std::vector<int32_t> batch_lab(maxB);
     std::vector<float> gates, soft;
@@ -443,12 +443,11 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
                                opt.router.noise_per_sample, mix_seed(opt.seed, 0x6a7e, uint64_t(step), t));
                 a.gates = gates.data();
             }
-            m.forward(act, batch_img.data(), B, a);
-            int correct = 0;
-            const float loss = m.loss(act, batch_lab.data(), B, cfg.tasks[t].num_classes, opt.label_smoothing, true,
-                                      r.spec.weight, &correct);
-            m.backward(act, B, a);
-            if (a.gates) router_backward(m.g.heads[t].router, act.d_gates, soft.data(), cfg.depth, B, tau);
+            const StepResult sr = dp.train_step(m, batch_img.data(), batch_lab.data(), B, a, opt.label_smoothing,
+                                                r.spec.weight);
+            const float loss = sr.loss;
+            const int correct = sr.correct;
+            if (a.gates) router_backward(m.g.heads[t].router, dp.d_gates(), soft.data(), cfg.depth, B, tau);
             if (!std::isfinite(loss))
                 fail(r.spec.train_path, "training diverged (loss is not finite) at step " + std::to_string(step + 1) +
                                             "; lower --lr");
@@ -478,7 +477,7 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
                 LogRow row{step + 1, double(step + 1) / spe, lr, r.loss_sum / std::max<int64_t>(1, r.steps),
                            double(r.correct) / std::max<int64_t>(1, r.count), 0, 0, img_s, elapsed, has_val};
                 if (has_val) {
-                    EvalResult e = evaluate(m, act, r.val, Active::for_task(cfg, int(t)));
+                    EvalResult e = evaluate(m, dp, r.val, Active::for_task(cfg, int(t)));
                     row.val_loss = e.loss;
                     row.val_acc = e.accuracy;
                 }

@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "data_parallel.h"
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
@@ -125,20 +126,17 @@ int main_body(int argc, char** argv) {
     for (int t : threads) {
         set_threads(t);
         for (int B : batches) {
-            Activations act;
-            act.allocate(cfg, B, train);
+            DataParallel dp(*model, B, train);
             Inputs in = random_inputs(cfg, B, classes, seed);
             std::function<void()> step;
             if (train) {
                 step = [&] {
                     model->zero_grads();
-                    model->forward(act, in.images.data(), B, active);
-                    model->loss(act, in.labels.data(), B, classes, kSmoothing, true, 1.0f, nullptr);
-                    model->backward(act, B, active);
+                    dp.train_step(*model, in.images.data(), in.labels.data(), B, active, kSmoothing, 1.0f);
                     opt->step(*model, kLr);
                 };
             } else {
-                step = [&] { model->forward(act, in.images.data(), B, active); };
+                step = [&] { dp.forward(*model, in.images.data(), B, active); };
             }
             std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: %d warm-up + %d reps\n", mode,
                          t, B, warmup, reps);

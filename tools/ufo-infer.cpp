@@ -261,8 +261,7 @@ int main_body(int argc, char** argv) {
         fail(in.name, in.is_dataset ? "its labels do not match the model's classes, so there is no summary"
                                     : "image files have no labels, so there is no summary (use a dataset)");
 
-    Activations act;
-    act.allocate(cfg, int(std::min<int64_t>(batch, std::max<int64_t>(in.n, 1))), false);
+    DataParallel dp(m, int(std::min<int64_t>(batch, std::max<int64_t>(in.n, 1))), false);
     const Active active = Active::for_task(cfg, t);   // a supernet runs only the task's route
     const bool names = !task.class_names.empty();
     const bool rows = !summary_only;
@@ -275,10 +274,10 @@ int main_body(int argc, char** argv) {
     sum.confusion.assign(size_t(K) * K, 0);
     std::string line;
     const auto t0 = std::chrono::steady_clock::now();
-    predict_batches(m, act, in.images.data(), in.n, active, [&](int64_t first, int B, const Activations& a) {
+    predict_batches(m, dp, in.images.data(), in.n, active, [&](int64_t first, int B, const float* probs) {
         for (int b = 0; b < B; ++b) {
             const int64_t i = first + b;
-            const float* p = a.probs + size_t(b) * K;
+            const float* p = probs + size_t(b) * K;
             const int pred = int(std::max_element(p, p + K) - p);
             const int y = has_labels ? in.labels[size_t(i)] : -1;
             if (has_labels) sum.add(y, pred, p[y]);

@@ -1,0 +1,144 @@
+// Data-parallel shards against the one-shard path: the same probabilities, loss, hits, parameter
+// gradients and router gradients for even and uneven splits, dense and Task-MoE mixing.
+//
+// Tolerance: a shard computes the same sums over fewer rows, and the weight gradients are the
+// batch sum taken as two partial sums; in float32 that reorders additions of O(1) terms over at
+// most B*T = 5*17 rows, so agreement to 1e-5 relative (plus 1e-6 absolute for tiny entries) is
+// float32 rounding, while any wrong row offset or scale shows up as an O(1) relative error.
+#include "blas.h"
+#include "data_parallel.h"
+#include "model.h"
+#include "rng.h"
+#include "router.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+using namespace ufo;
+
+namespace {
+
+struct StepOut {
+    std::vector<float> probs, grads, d_gates;
+    float loss = 0;
+    int correct = 0;
+};
+
+struct Case {
+    ViTConfig cfg;
+    std::vector<uint8_t> images;
+    std::vector<int32_t> labels;
+    std::vector<float> gates;   // [depth,B,2] (supernet only)
+};
+
+Case make_setup(bool supernet, int B) {
+    Case s;
+    s.cfg = preset("tiny");   // 8x8x1, patch 4, dim 16, depth 2, heads 2, mlp 32
+    if (supernet) {
+        s.cfg.tasks = {TaskInfo{"alpha", 5, {}, {}}, TaskInfo{"beta", 3, {}, {}}};
+        s.cfg.make_supernet();
+    }
+    Rng r(11);
+    s.images.resize(size_t(B) * s.cfg.img_h * s.cfg.img_w * s.cfg.img_c);
+    for (auto& v : s.images) v = uint8_t(r.below(256));
+    for (int b = 0; b < B; ++b) s.labels.push_back(int32_t(r.below(3)));
+    if (supernet) {
+        for (int i = 0; i < s.cfg.depth * B; ++i) {
+            const float g = float(r.uniform());
+            s.gates.push_back(g);
+            s.gates.push_back(1.0f - g);
+        }
+    }
+    return s;
+}
+
+StepOut run(const Case& s, int threads, int B, int task) {
+    set_threads(threads);
+    Model m(s.cfg);
+    m.init_weights(5);
+    Rng r(9);   // the zero-initialised head would hide errors in the rows below it
+    for (const auto& t : m.layout)
+        for (size_t i = 0; i < t.size; ++i) m.params[t.offset + i] += 0.05f * r.normal();
+    m.zero_grads();
+    DataParallel dp(m, B, true);
+    Active a = Active::full(m.cfg, task);
+    if (!s.gates.empty()) a.gates = s.gates.data();
+    StepResult res = dp.train_step(m, s.images.data(), s.labels.data(), B, a, 0.1f, 0.7f);
+    StepOut o;
+    const int K = m.cfg.tasks[size_t(task)].num_classes;
+    o.probs.assign(dp.probs(), dp.probs() + size_t(B) * K);
+    o.grads = m.grads;
+    if (!s.gates.empty()) o.d_gates.assign(dp.d_gates(), dp.d_gates() + size_t(s.cfg.depth) * B * 2);
+    o.loss = res.loss;
+    o.correct = res.correct;
+    return o;
+}
+
+void expect_close(const std::vector<float>& want, const std::vector<float>& got, const char* what) {
+    ASSERT_EQ(want.size(), got.size()) << what;
+    size_t bad = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+        if (std::fabs(want[i] - got[i]) > 1e-6f + 1e-5f * std::fabs(want[i])) {
+            if (bad++ < 5) ADD_FAILURE() << what << "[" << i << "]: " << want[i] << " vs " << got[i];
+        }
+    EXPECT_EQ(bad, 0u) << what;
+}
+
+void compare(bool supernet, int B, int task, int threads) {
+    const Case s = make_setup(supernet, B);
+    const StepOut one = run(s, 1, B, task);
+    const StepOut many = run(s, threads, B, task);
+    set_threads(1);
+    expect_close(one.probs, many.probs, "probs");
+    expect_close(one.grads, many.grads, "grads");
+    expect_close(one.d_gates, many.d_gates, "d_gates");
+    EXPECT_NEAR(one.loss, many.loss, 1e-5f * std::fabs(one.loss));
+    EXPECT_EQ(one.correct, many.correct);
+    double gsum = 0;
+    for (float g : one.grads) gsum += std::fabs(g);
+    EXPECT_GT(gsum, 1e-3);   // the comparison is not between two zero buffers
+}
+
+}  // namespace
+
+TEST(DataParallel, EvenSplitMatchesOneShard) { compare(false, 4, 0, 2); }
+TEST(DataParallel, UnevenSplitMatchesOneShard) { compare(false, 5, 0, 3); }
+TEST(DataParallel, MoreThreadsThanRows) { compare(false, 2, 0, 4); }
+TEST(DataParallel, MixingGatesAndRouterGradientsMatchOneShard) { compare(true, 5, 1, 2); }
+
+TEST(DataParallel, ForwardMatchesOneShardAndShardsCount) {
+    const Case s = make_setup(false, 7);
+    Model m(s.cfg);
+    m.init_weights(3);
+    set_threads(1);
+    DataParallel one(m, 7, false);
+    one.forward(m, s.images.data(), 7, Active::full(m.cfg));
+    std::vector<float> want(one.probs(), one.probs() + 7 * 10);
+    set_threads(3);
+    DataParallel three(m, 7, false);
+    EXPECT_EQ(three.shards(7), 3);
+    EXPECT_EQ(three.shards(1), 1);
+    three.forward(m, s.images.data(), 7, Active::full(m.cfg));
+    std::vector<float> got(three.probs(), three.probs() + 7 * 10);
+    set_threads(1);
+    expect_close(want, got, "probs");
+}
+
+TEST(DataParallel, TwoStepsAccumulateNoStaleShardGradients) {
+    // A second step must not see the first step's shard buffers: they are re-zeroed on reduction.
+    const Case s = make_setup(false, 4);
+    set_threads(2);
+    Model m(s.cfg);
+    m.init_weights(5);
+    DataParallel dp(m, 4, true);
+    const Active a = Active::full(m.cfg);
+    m.zero_grads();
+    dp.train_step(m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f);
+    const std::vector<float> first = m.grads;
+    m.zero_grads();
+    dp.train_step(m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f);
+    set_threads(1);
+    expect_close(first, m.grads, "grads of a repeated step");
+}
