@@ -35,15 +35,15 @@ DataParallel::DataParallel(const Model& m, int max_batch, bool training) : cfg_(
 
 int DataParallel::shards(int B) const { return std::max(1, std::min(int(acts_.size()), B)); }
 
-DataParallel::Rows DataParallel::rows(int shard, int B) const {
-    const int n = shards(B), base = B / n, extra = B % n;   // the first `extra` shards take one more
-    return {shard * base + std::min(shard, extra), base + (shard < extra ? 1 : 0)};
+ShardRows shard_rows(int s, int n, int B) {
+    const int base = B / n, extra = B % n;
+    return {s * base + std::min(s, extra), base + (s < extra ? 1 : 0)};
 }
 
 Active DataParallel::shard_active(const Active& a, int shard, int B) {
     Active s = a;
     if (!a.gates) return s;
-    const Rows r = rows(shard, B);
+    const ShardRows r = rows(shard, B);
     auto& g = gates_[size_t(shard)];
     g.resize(size_t(cfg_.depth) * r.count * 2);
     for (int l = 0; l < cfg_.depth; ++l)
@@ -85,7 +85,7 @@ void DataParallel::forward(const Model& m, const uint8_t* images, int B, const A
     const size_t img = size_t(cfg_.img_h) * cfg_.img_w * cfg_.img_c;
     const int K = m.cfg.tasks[size_t(a.task)].num_classes;
     run_shards(n, [&](int s) {
-        const Rows r = rows(s, B);
+        const ShardRows r = rows(s, B);
         m.forward(acts_[size_t(s)], images + size_t(r.first) * img, r.count, a);
         std::memcpy(probs_buf_.data() + size_t(r.first) * K, acts_[size_t(s)].probs, sizeof(float) * r.count * K);
     });
@@ -114,7 +114,7 @@ StepResult DataParallel::train_step(Model& m, const uint8_t* images, const int32
     std::vector<float> loss(static_cast<size_t>(n));
     std::vector<int> correct(static_cast<size_t>(n));
     run_shards(n, [&](int s) {
-        const Rows r = rows(s, B);
+        const ShardRows r = rows(s, B);
         Activations& act = acts_[size_t(s)];
         m.forward(act, images + size_t(r.first) * img, r.count, act_of[size_t(s)]);
         // d_logits of a shard carry 1/B, not 1/rows: the shards' gradients sum to the batch mean.

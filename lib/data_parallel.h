@@ -16,6 +16,11 @@
 
 namespace ufo {
 
+// Rows [first, first + count) of shard s when B rows are cut into n shards (the first B % n
+// shards take one row more).
+struct ShardRows { int first, count; };
+ShardRows shard_rows(int s, int n, int B);
+
 struct StepResult {
     float loss = 0.0f;   // mean over the batch, before loss_scale
     int correct = 0;     // top-1 hits
@@ -42,8 +47,7 @@ public:
     const float* d_gates() const { return d_gates_.data(); }
 
 private:
-    struct Rows { int first, count; };
-    Rows rows(int shard, int B) const;
+    ShardRows rows(int shard, int B) const { return shard_rows(shard, shards(B), B); }
     Active shard_active(const Active& a, int shard, int B);   // gates sliced to the shard's rows
 
     ViTConfig cfg_;

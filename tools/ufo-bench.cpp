@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "common.h"
 #include "data_parallel.h"
+#include "gemm_plan.h"
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
@@ -23,7 +24,7 @@ namespace {
 
 const char* kUsage =
     "usage: ufo-bench [-m MODEL.h5 | ARCH FLAGS] [-b 1,64] [-t THREADS] [--reps 5] [--warmup 1]\n"
-    "                 [--train] [--task NAME] [-o md|csv|json|jsonl] [--seed S]\n"
+    "                 [--train] [--gemm] [--task NAME] [-o md|csv|json|jsonl] [--seed S]\n"
     "Times forward passes (or full AdamW training steps with --train) for every (threads, batch)\n"
     "pair and prints one row per pair on stdout; progress goes to stderr.";
 
@@ -59,6 +60,7 @@ int main_body(int argc, char** argv) {
         ("reps", po::value<int>()->default_value(5), "timed repetitions per row")
         ("warmup", po::value<int>()->default_value(1), "untimed repetitions before timing")
         ("train", "time full training steps (forward, loss, backward, AdamW) instead of inference")
+        ("gemm", "time only the step's sgemm calls (same shapes and shards): the model's ceiling")
         ("task", po::value<std::string>(), "task to run, by name (default: the first)")
         ("format,o", po::value<std::string>()->default_value("md"), "md, csv, json or jsonl")
         ("json", "same as -o jsonl")
@@ -79,6 +81,7 @@ int main_body(int argc, char** argv) {
     if (reps < 1) fail("", "option --reps: must be at least 1");
     if (warmup < 0) fail("", "option --warmup: must not be negative");
     bool train = vm.count("train") > 0;
+    bool gemm_only = vm.count("gemm") > 0;
     uint64_t seed = vm["seed"].as<uint64_t>();
 
     std::unique_ptr<Model> model;
@@ -122,14 +125,30 @@ int main_body(int argc, char** argv) {
     }
 
     bench::Printer out(std::cout, fmt);
-    const char* mode = train ? "train" : "infer";
+    // GFLOP/s of --gemm rows use the model's FLOP count too, so the two rows' ratio is the
+    // ratio of their times.
+    const char* mode = gemm_only ? (train ? "gemm-train" : "gemm-infer") : train ? "train" : "infer";
     for (int t : threads) {
         set_threads(t);
         for (int B : batches) {
             DataParallel dp(*model, B, train);
             Inputs in = random_inputs(cfg, B, classes, seed);
             std::function<void()> step;
-            if (train) {
+            // --gemm: each shard's sgemm calls on its own thread, as DataParallel runs the model.
+            const int shards = dp.shards(B);
+            std::vector<std::vector<GemmCall>> plans;
+            std::vector<std::unique_ptr<GemmRunner>> runners;
+            if (gemm_only) {
+                for (int s = 0; s < shards; ++s) {
+                    plans.push_back(gemm_plan(cfg, active, shard_rows(s, shards, B).count, train));
+                    runners.push_back(std::make_unique<GemmRunner>(plans.back()));
+                }
+                step = [&] {
+                    if (shards == 1) return runners[0]->run(plans[0]);
+#pragma omp parallel num_threads(shards)
+                    runners[size_t(omp_get_thread_num())]->run(plans[size_t(omp_get_thread_num())]);
+                };
+            } else if (train) {
                 step = [&] {
                     model->zero_grads();
                     dp.train_step(*model, in.images.data(), in.labels.data(), B, active, kSmoothing, 1.0f);

@@ -79,6 +79,17 @@ assert abs(ft / fi - 3) < 0.1, (fi, ft)
 ' "$infer" "$output"
 }
 
+@test "ufo-bench --gemm times the sgemm calls alone, on every shard's thread" {
+  run --separate-stderr "$BIN/ufo-bench" "${TINY[@]}" --gemm -b 1,5 -t 1,2 --reps 2 -o csv
+  assert_success
+  [ "${#lines[@]}" -eq 5 ]
+  [[ ${lines[1]} == arch,gemm-infer,1,1,2,* ]]
+  [[ ${lines[4]} == arch,gemm-infer,5,2,2,* ]]
+  run --separate-stderr "$BIN/ufo-bench" "${TINY[@]}" --gemm --train -b 3 -t 2 --reps 1 -o csv
+  assert_success
+  [[ ${lines[1]} == arch,gemm-train,3,2,1,* ]]
+}
+
 @test "ufo-bench: an unknown option fails with one stderr line" {
   run --separate-stderr "$BIN/ufo-bench" --no-such-option
   assert_one_line_error no-such-option

@@ -1,12 +1,15 @@
 // Statistics and table printers of lib/bench.h.
 #include "bench.h"
 #include "common.h"
+#include "gemm_plan.h"
+#include "model.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 using namespace ufo::bench;
+using ufo::Active, ufo::Model, ufo::ViTConfig, ufo::gemm_flops, ufo::gemm_plan, ufo::preset;
 
 TEST(BenchStats, MedianOddCountIsMiddleValue) {
     Stats s = stats({5.0, 1.0, 3.0});
@@ -126,4 +129,25 @@ TEST(BenchPrint, MarkdownIsAligned) {
 TEST(BenchPrint, UnknownFormatIsAnError) {
     EXPECT_EQ(parse_format("jsonl"), Format::jsonl);
     EXPECT_THROW(parse_format("xml"), ufo::Error);
+}
+
+// The GEMM plan behind `ufo-bench --gemm` does the model's matrix work: its forward FLOPs equal
+// the exact forward count, and a training step's equal 3x forward less the patch embedding's
+// input gradient (never computed), also for a sub-network with fewer heads and hidden units.
+TEST(GemmPlan, FlopsMatchTheModelsCount) {
+    for (bool elastic : {false, true}) {
+        ViTConfig cfg = preset("ref");
+        Model m(cfg);
+        Active a = Active::full(cfg);
+        if (elastic) {
+            a.heads.assign(cfg.depth, 2);
+            a.hidden.assign(cfg.depth, 300);
+            a.depth = 4;
+        }
+        const int B = 3;
+        const double fwd = m.forward_flops(a) * B;
+        EXPECT_DOUBLE_EQ(gemm_flops(gemm_plan(cfg, a, B, false)), fwd);
+        const double patch_dinp = 2.0 * B * cfg.num_patches() * cfg.patch_dim() * cfg.dim;
+        EXPECT_DOUBLE_EQ(gemm_flops(gemm_plan(cfg, a, B, true)), 3 * fwd - patch_dinp);
+    }
 }
