@@ -16,8 +16,6 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
 void set_threads(int n) {
     if (n < 1) n = 1;
     omp_set_num_threads(n);
-    // Data-parallel shards run their kernels inside a parallel region: those must stay on one thread.
-    omp_set_max_active_levels(1);
     openblas_set_num_threads(n);
 }
 

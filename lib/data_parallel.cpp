@@ -16,6 +16,7 @@ DataParallel::DataParallel(const Model& m, int max_batch, bool training) : cfg_(
     const ViTConfig& cfg = m.cfg;
     if (max_batch < 1) fail("", "batch size must be at least 1");
     const int n = std::max(1, std::min(get_threads(), max_batch));
+    omp_set_max_active_levels(1);   // a shard's kernels stay on its thread, whatever OMP_NESTED says
     for (const auto& t : cfg.tasks) max_classes_ = std::max(max_classes_, t.num_classes);
     const int per_shard = n == 1 ? max_batch : (max_batch + n - 1) / n;
     acts_.resize(size_t(n));
