@@ -12,6 +12,7 @@
 #include "model.h"
 
 #include <cstdint>
+#include <exception>
 #include <vector>
 
 namespace ufo {
@@ -32,7 +33,6 @@ public:
     DataParallel(const Model& m, int max_batch, bool training);
 
     int max_batch() const { return max_batch_; }
-    int threads() const { return int(acts_.size()); }
     int shards(int B) const;   // min(threads, B)
 
     // Probabilities of B rows; probs() is [B,K] of the active task until the next call.
@@ -47,17 +47,27 @@ public:
     const float* d_gates() const { return d_gates_.data(); }
 
 private:
+    // One thread's buffers, allocated once; per-step fields are overwritten in place.
+    struct Shard {
+        Activations act;              // rows ceil(max_batch / threads)
+        std::vector<float> grads;     // [params], kept zeroed (shards after the first)
+        ParamPtrs grad_ptrs;
+        Active active;                // the caller's, with gates sliced to the shard's rows
+        std::vector<float> gates;     // [depth, rows, 2] (mixing)
+        float loss = 0.0f;
+        int correct = 0;
+        std::exception_ptr error;
+    };
     ShardRows rows(int shard, int B) const { return shard_rows(shard, shards(B), B); }
-    Active shard_active(const Active& a, int shard, int B);   // gates sliced to the shard's rows
+    void set_active(const Active& a, int shard, int B);
+    // Runs body(shard) for shards 0..n-1 on n threads; rethrows the first shard's exception.
+    template <class F> void run_shards(int n, F&& body);
 
     ViTConfig cfg_;
-    int max_batch_ = 0, max_classes_ = 0;
-    std::vector<Activations> acts_;                 // one per thread, rows ceil(max_batch / threads)
-    std::vector<std::vector<float>> grads_;         // shards 1..n-1: [params] each, kept zeroed
-    std::vector<ParamPtrs> grad_ptrs_;
-    std::vector<std::vector<float>> gates_;         // per shard [depth, rows, 2] (mixing)
-    std::vector<float> probs_buf_;                  // [max_batch, K] gathered from the shards
-    std::vector<float> d_gates_;                    // [depth, max_batch, 2]
+    int max_batch_ = 0;
+    std::vector<Shard> shards_;
+    std::vector<float> probs_buf_;    // [max_batch, K] gathered from the shards
+    std::vector<float> d_gates_;      // [depth, max_batch, 2]
     const float* probs_ = nullptr;
 };
 

@@ -20,6 +20,12 @@ using namespace ufo;
 
 namespace {
 
+// Tests here change the thread count; the suite's later tests get the count they started with.
+struct RestoreThreads {
+    int n = get_threads();
+    ~RestoreThreads() { set_threads(n); }
+};
+
 struct StepOut {
     std::vector<float> probs, grads, d_gates;
     float loss = 0;
@@ -87,10 +93,10 @@ void expect_close(const std::vector<float>& want, const std::vector<float>& got,
 }
 
 void compare(bool supernet, int B, int task, int threads) {
+    RestoreThreads restore;
     const Case s = make_setup(supernet, B);
     const StepOut one = run(s, 1, B, task);
     const StepOut many = run(s, threads, B, task);
-    set_threads(1);
     expect_close(one.probs, many.probs, "probs");
     expect_close(one.grads, many.grads, "grads");
     expect_close(one.d_gates, many.d_gates, "d_gates");
@@ -109,6 +115,7 @@ TEST(DataParallel, MoreThreadsThanRows) { compare(false, 2, 0, 4); }
 TEST(DataParallel, MixingGatesAndRouterGradientsMatchOneShard) { compare(true, 5, 1, 2); }
 
 TEST(DataParallel, ForwardMatchesOneShardAndShardsCount) {
+    RestoreThreads restore;
     const Case s = make_setup(false, 7);
     Model m(s.cfg);
     m.init_weights(3);
@@ -122,12 +129,12 @@ TEST(DataParallel, ForwardMatchesOneShardAndShardsCount) {
     EXPECT_EQ(three.shards(1), 1);
     three.forward(m, s.images.data(), 7, Active::full(m.cfg));
     std::vector<float> got(three.probs(), three.probs() + 7 * 10);
-    set_threads(1);
     expect_close(want, got, "probs");
 }
 
 TEST(DataParallel, TwoStepsAccumulateNoStaleShardGradients) {
     // A second step must not see the first step's shard buffers: they are re-zeroed on reduction.
+    RestoreThreads restore;
     const Case s = make_setup(false, 4);
     set_threads(2);
     Model m(s.cfg);
@@ -139,6 +146,5 @@ TEST(DataParallel, TwoStepsAccumulateNoStaleShardGradients) {
     const std::vector<float> first = m.grads;
     m.zero_grads();
     dp.train_step(m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f);
-    set_threads(1);
     expect_close(first, m.grads, "grads of a repeated step");
 }
