@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <filesystem>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -34,14 +37,44 @@ mode_t file_mode() {
     return 0666 & ~mask;
 }
 
-std::string make_temp(const std::string& where, const std::string& templ_path) {
+// An open-file-description lock (F_OFD_SETLK) marks a temp file as in use. It is released by
+// the kernel when its writer dies, however it dies. flock() would not do: HDF5 takes flock()
+// locks on the files it opens, and the two kinds of lock do not interact on Linux.
+bool ofd_lock(int fd, short type) {
+    struct flock fl {};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    return ::fcntl(fd, F_OFD_SETLK, &fl) == 0;
+}
+
+// Creates the temp file from templ_path ("...XXXXXX") and returns it with its lock held in *fd.
+std::string make_temp(const std::string& where, const std::string& templ_path, int* fd) {
     std::vector<char> templ(templ_path.begin(), templ_path.end());
     templ.push_back('\0');
-    int fd = ::mkstemp(templ.data());
-    if (fd < 0) fail(where, std::string("cannot create a temporary file: ") + std::strerror(errno));
-    ::fchmod(fd, file_mode());
-    ::close(fd);
+    *fd = ::mkostemp(templ.data(), O_CLOEXEC);
+    if (*fd < 0) fail(where, std::string("cannot create a temporary file: ") + std::strerror(errno));
+    ::fchmod(*fd, file_mode());
+    ofd_lock(*fd, F_WRLCK);   // best effort: without it the file is merely never cleaned up
     return templ.data();
+}
+
+// Removes dir/<prefix>XXXXXX files (our temp names) that no live writer holds a lock on.
+void remove_stale_temps(const std::string& dir, const std::string& prefix) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string path = dir + "/" + name;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) continue;
+        struct stat st {};
+        // A read lock is refused while the writer holds its write lock.
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && ofd_lock(fd, F_RDLCK))
+            ::unlink(path.c_str());
+        ::close(fd);
+    }
+    ::closedir(d);
 }
 
 }  // namespace
@@ -51,7 +84,8 @@ AtomicPath::AtomicPath(std::string final_path) : path_(std::move(final_path)) {
     if (path_ == "-") {
         const char* env = std::getenv("TMPDIR");
         std::string dir = env && *env ? env : "/tmp";
-        tmp_ = make_temp("<stdout>", dir + "/ufo-stdout.XXXXXX");
+        remove_stale_temps(dir, "ufo-stdout.");
+        tmp_ = make_temp("<stdout>", dir + "/ufo-stdout.XXXXXX", &fd_);
         return;
     }
     if (path_.back() == '/') fail(path_, "is a directory");
@@ -60,11 +94,13 @@ AtomicPath::AtomicPath(std::string final_path) : path_(std::move(final_path)) {
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fail(path_, "directory does not exist");
     if (::access(dir.c_str(), W_OK | X_OK) != 0) fail(path_, "directory is not writable");
     if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail(path_, "is a directory");
-    tmp_ = make_temp(path_, dir + "/." + base_name(path_) + ".tmp.XXXXXX");
+    remove_stale_temps(dir, "." + base_name(path_) + ".tmp.");
+    tmp_ = make_temp(path_, dir + "/." + base_name(path_) + ".tmp.XXXXXX", &fd_);
 }
 
 AtomicPath::~AtomicPath() {
     if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+    if (fd_ >= 0) ::close(fd_);
 }
 
 void AtomicPath::commit() {
@@ -73,6 +109,8 @@ void AtomicPath::commit() {
         if (::rename(tmp_.c_str(), path_.c_str()) != 0)
             fail(path_, std::string("cannot rename temporary file into place: ") + std::strerror(errno));
         committed_ = true;
+        ::close(fd_);
+        fd_ = -1;
         return;
     }
     std::FILE* in = std::fopen(tmp_.c_str(), "rb");
@@ -86,6 +124,18 @@ void AtomicPath::commit() {
     ::unlink(tmp_.c_str());
     committed_ = true;
     if (!ok) fail("<stdout>", "write error");
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+    if (a.empty() || b.empty() || a == "-" || b == "-") return false;
+    struct stat sa {}, sb {};
+    const bool ea = ::stat(a.c_str(), &sa) == 0, eb = ::stat(b.c_str(), &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) return false;
+    std::error_code e1, e2;
+    const auto ca = std::filesystem::weakly_canonical(std::filesystem::absolute(a, e1), e1);
+    const auto cb = std::filesystem::weakly_canonical(std::filesystem::absolute(b, e2), e2);
+    return !e1 && !e2 && ca == cb;
 }
 
 uint64_t fnv1a_file(const std::string& path) {

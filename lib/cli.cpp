@@ -1,5 +1,6 @@
 // cli.cpp — shared main() plumbing for the ufo tools.
 #include "cli.h"
+#include "atomic_file.h"
 #include "common.h"
 
 #include <cstdio>
@@ -14,6 +15,9 @@ int run(const char* tool, const std::function<int()>& body) {
         return body();
     } catch (const po::error& e) {
         std::fprintf(stderr, "%s: %s (see %s --help)\n", tool, e.what(), tool);
+        return 2;
+    } catch (const ufo::UsageError& e) {
+        std::fprintf(stderr, "%s: %s\n", tool, e.what());
         return 2;
     } catch (const ufo::Error& e) {
         std::fprintf(stderr, "%s: %s\n", tool, e.what());
@@ -62,6 +66,17 @@ std::vector<int> int_list(const std::string& opt, const std::string& s) {
     }
     if (out.empty()) fail("", "option --" + opt + ": empty list");
     return out;
+}
+
+void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        for (const auto& in : inputs)
+            if (same_file(outputs[i], in))
+                throw UsageError(outputs[i] + ": output would replace the input " + in + "; choose another output path");
+        for (size_t j = 0; j < i; ++j)
+            if (same_file(outputs[i], outputs[j]))
+                throw UsageError(outputs[i] + ": named twice as an output (also " + outputs[j] + ")");
+    }
 }
 
 bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }

@@ -25,6 +25,10 @@ bool parse(int argc, char** argv, const po::options_description& opts,
 std::vector<int> int_list(const std::string& opt, const std::string& s);
 std::vector<std::string> split(const std::string& s, char sep);
 
+// Usage error (exit 2) when an output path names one of the inputs (the same file, by device
+// and inode, or the same path once made canonical) or another output. "" and "-" are skipped.
+void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs);
+
 bool stderr_is_tty();
 
 // A TSV cell: backslash, tab, CR and newline escaped as \\ \t \r \n, so user text (paths,

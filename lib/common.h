@@ -12,6 +12,12 @@ struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A mistake on the command line found after parsing (e.g. an output that would replace an
+// input): tools exit 2, as for any other usage error.
+struct UsageError : Error {
+    using Error::Error;
+};
+
 [[noreturn]] inline void fail(const std::string& where, const std::string& what) {
     throw Error(where.empty() ? what : where + ": " + what);
 }

@@ -4,6 +4,7 @@
 #include "atomic_file.h"
 #include "common.h"
 #include "h5.h"
+#include "bounds.h"
 
 #include <algorithm>
 #include <cmath>
@@ -97,22 +98,37 @@ Dataset load_dataset(const std::string& path, bool allow_empty) {
     if (lshape != std::vector<hsize_t>{ishape[0]})
         fail(name, "/labels has shape " + h5::shape_str(lshape) + ", expected [" + std::to_string(ishape[0]) +
                        "] to match /images");
+    // Every size is checked as a 64-bit value before it is narrowed or allocated.
+    const char* axes[] = {"N (images)", "H", "W", "C"};
+    const int64_t max_of[] = {bounds::kMaxImages, bounds::kMaxImageSide, bounds::kMaxImageSide, bounds::kMaxChannels};
+    for (int i = 0; i < 4; ++i)
+        if (ishape[size_t(i)] > hsize_t(max_of[i]))
+            fail(name, "/images has shape " + h5::shape_str(ishape) + ": " + axes[i] + " is above the limit of " +
+                           std::to_string(max_of[i]));
+    const int64_t n = int64_t(ishape[0]), h = int64_t(ishape[1]), w = int64_t(ishape[2]), c = int64_t(ishape[3]);
+    if (h * w > bounds::kMaxImagePixels)
+        fail(name, "/images has shape " + h5::shape_str(ishape) + ": images of " + std::to_string(h * w) +
+                       " pixels are above the limit of " + std::to_string(bounds::kMaxImagePixels));
     Dataset ds;
-    ds.n = int64_t(ishape[0]);
-    ds.h = int(ishape[1]);
-    ds.w = int(ishape[2]);
-    ds.c = int(ishape[3]);
+    ds.n = n;
+    ds.h = int(h);
+    ds.w = int(w);
+    ds.c = int(c);
     ds.class_names = h5::get_strs(f, "/", "class_names");
-    int64_t k = h5::get_int(f, "/", "num_classes");
+    int64_t k = h5::get_int_in(f, "/", "num_classes", 1, bounds::kMaxClasses);
     if (k != int64_t(ds.class_names.size()))
         fail(name, "num_classes=" + std::to_string(k) + " but class_names has " +
                        std::to_string(ds.class_names.size()) + " entries");
     if (h5::has_attr(f, "/", "source")) ds.source = h5::get_str(f, "/", "source");
     if (ds.h <= 0 || ds.w <= 0 || ds.c <= 0) fail(name, "/images has shape " + h5::shape_str(ishape) + " with an empty image");
     if (ds.n == 0 && !allow_empty) fail(name, "dataset is empty");
+    h5::check_stored(f, "/images");
+    h5::check_stored(f, "/labels");
 
-    ds.images.resize(size_t(ds.n) * ds.image_size());
-    ds.labels.resize(size_t(ds.n));
+    int64_t pixels = 0;
+    if (!bounds::product({n, h, w, c}, &pixels)) fail(name, "/images has shape " + h5::shape_str(ishape) + ", too large");
+    bounds::resize_or_fail(ds.images, pixels, name, "/images " + h5::shape_str(ishape));
+    bounds::resize_or_fail(ds.labels, n, name, "/labels");
     h5::read_u8(f, "/images", ds.images.data(), ishape);
     h5::read_i32(f, "/labels", ds.labels.data(), lshape);
     ds.validate(name, allow_empty);
@@ -120,9 +136,15 @@ Dataset load_dataset(const std::string& path, bool allow_empty) {
 }
 
 void save_dataset(const Dataset& ds, const std::string& path, const std::string& command_line, int zstd_level) {
-    const std::string shown = path == "-" ? "<stdout>" : path;
-    ds.validate(shown, true);
+    ds.validate(path == "-" ? "<stdout>" : path, true);
     AtomicPath out(path);
+    write_dataset(ds, out, command_line, zstd_level);
+    out.commit();
+}
+
+void write_dataset(const Dataset& ds, AtomicPath& out, const std::string& command_line, int zstd_level) {
+    const std::string shown = out.is_stdout() ? "<stdout>" : out.path();
+    ds.validate(shown, true);
     h5::File f = h5::File::create(out.tmp(), shown);
     h5::write_u8(f, "/images", ds.images.data(),
                  {hsize_t(ds.n), hsize_t(ds.h), hsize_t(ds.w), hsize_t(ds.c)}, zstd_level);
@@ -137,7 +159,6 @@ void save_dataset(const Dataset& ds, const std::string& path, const std::string&
     h5::set_attr(f, "/", "command_line", command_line);
     h5::set_attr(f, "/", "created", utc_now());
     f.close();
-    out.commit();
 }
 
 std::vector<int64_t> class_counts(const Dataset& ds) {

@@ -27,6 +27,9 @@ struct Dataset {
 
 // "-" reads stdin. Validates format name/version, dtypes, shapes, label range, non-empty.
 Dataset load_dataset(const std::string& path, bool allow_empty = false);
+class AtomicPath;
+// Writes and closes out.tmp(); the caller commits (several outputs can then appear together).
+void write_dataset(const Dataset& ds, AtomicPath& out, const std::string& command_line, int zstd_level = 3);
 // Atomic (temp + rename); "-" writes to stdout. zstd_level 0 = uncompressed.
 void save_dataset(const Dataset& ds, const std::string& path, const std::string& command_line,
                   int zstd_level = 3);

@@ -2,6 +2,7 @@
 #include "h5.h"
 
 #include "common.h"
+#include "bounds.h"
 
 #include <zstd.h>
 
@@ -45,17 +46,26 @@ Handle plist(hid_t cls) {
 }
 
 // ---------------------------------------------------------------- zstd filter
+// The largest decompressed chunk the current read may produce: read_any sets it from the
+// dataset's chunk shape, so a forged frame header cannot make the filter allocate more.
+thread_local size_t t_max_chunk_bytes = size_t(1) << 30;
+
 size_t zstd_decompress_unknown_size(size_t nbytes, size_t* buf_size, void** buf) {
     // Frames written without a content size (streaming writers) are decoded incrementally.
     ZSTD_DStream* ds = ZSTD_createDStream();
     if (!ds) return 0;
-    size_t cap = std::max<size_t>(nbytes * 4, 1 << 16), used = 0;
+    size_t cap = std::min(std::max<size_t>(nbytes * 4, 1 << 16), std::max<size_t>(t_max_chunk_bytes, 1)), used = 0;
     auto* out = static_cast<char*>(H5allocate_memory(cap, false));
     ZSTD_inBuffer in{*buf, nbytes, 0};
     size_t r = 1;
     while (out && r != 0) {
         if (used == cap) {
-            size_t ncap = cap * 2;
+            if (cap >= t_max_chunk_bytes) {  // more than the chunk can hold: corrupt or hostile
+                H5free_memory(out);
+                out = nullptr;
+                break;
+            }
+            size_t ncap = std::min(cap * 2, t_max_chunk_bytes);
             auto* grown = static_cast<char*>(H5allocate_memory(ncap, false));
             if (grown) std::memcpy(grown, out, used);
             H5free_memory(out);
@@ -86,6 +96,7 @@ size_t zstd_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_values[],
         unsigned long long n = ZSTD_getFrameContentSize(*buf, nbytes);
         if (n == ZSTD_CONTENTSIZE_ERROR) return 0;
         if (n == ZSTD_CONTENTSIZE_UNKNOWN) return zstd_decompress_unknown_size(nbytes, buf_size, buf);
+        if (n > t_max_chunk_bytes) return 0;
         void* out = H5allocate_memory(n ? n : 1, false);
         if (!out) return 0;
         size_t r = ZSTD_decompress(out, n, *buf, nbytes);
@@ -145,7 +156,11 @@ std::vector<uint8_t> read_stdin() {
     std::vector<uint8_t> bytes;
     uint8_t chunk[1 << 16];
     size_t n;
-    while ((n = std::fread(chunk, 1, sizeof chunk, stdin)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+    try {
+        while ((n = std::fread(chunk, 1, sizeof chunk, stdin)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+    } catch (const std::bad_alloc&) {
+        fail("<stdin>", "input is larger than the memory available to hold it");
+    }
     if (std::ferror(stdin)) fail("<stdin>", "read error");
     return bytes;
 }
@@ -155,6 +170,10 @@ std::vector<uint8_t> read_stdin() {
 void register_zstd() {
     static std::once_flag once;
     std::call_once(once, [] {
+        // Before the library initialises: no H5_term_library at exit. After a failed H5Fclose
+        // (a full disk) HDF5 1.10 keeps a half-closed file in its ID table and crashes closing
+        // it again at exit; every handle ufo opens is closed by RAII, so nothing is lost.
+        H5dont_atexit();
         quiet();
         if (H5Zregister(&kZstdClass) < 0) fail("hdf5", "cannot register the zstd filter 32015");
     });
@@ -206,7 +225,7 @@ void File::close() {
     quiet();
     herr_t flushed = H5Fflush(h_.get(), H5F_SCOPE_LOCAL);
     herr_t closed = H5Fclose(h_.get());
-    h_ = Handle();  // already closed above; drop without closing twice
+    h_.release();  // closed above, even when H5Fclose failed: never close it a second time
     if (flushed < 0 || closed < 0) fail(path_, "cannot write HDF5 file (disk full?)");
 }
 
@@ -346,8 +365,24 @@ void read_any(const File& f, const std::string& dset, void* out, const std::vect
         fail(f.path(), dset + " has shape " + shape_str(dims) + ", expected " + shape_str(expected));
     hsize_t total = 1;
     for (auto s : dims) total *= s;
-    if (total > 0 && H5Dread(d.get(), spec.mem(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-        fail(f.path(), "cannot read " + dset + " (truncated or corrupt data)");
+    if (total == 0) return;
+    check_stored(f, dset);
+    // Bound what the zstd filter may produce to one chunk of this dataset.
+    size_t chunk_bytes = size_t(1) << 30;
+    Handle dcpl(H5Dget_create_plist(d.get()), H5Pclose);
+    if (dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+        std::vector<hsize_t> cdims(dims.size() ? dims.size() : 1);
+        int crank = H5Pget_chunk(dcpl.get(), int(cdims.size()), cdims.data());
+        int64_t elems = 1;
+        bool ok = crank > 0;
+        for (int i = 0; ok && i < crank; ++i) ok = bounds::mul(elems, int64_t(cdims[size_t(i)]), &elems);
+        int64_t bytes = 0;
+        if (ok && bounds::mul(elems, int64_t(H5Tget_size(t.get())), &bytes)) chunk_bytes = size_t(bytes);
+    }
+    t_max_chunk_bytes = chunk_bytes;
+    const herr_t r = H5Dread(d.get(), spec.mem(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    t_max_chunk_bytes = size_t(1) << 30;
+    if (r < 0) fail(f.path(), "cannot read " + dset + " (truncated or corrupt data)");
 }
 
 }  // namespace
@@ -370,6 +405,35 @@ std::vector<hsize_t> shape(const File& f, const std::string& dset) {
     Handle d = open_dataset(f, dset);
     Handle space(H5Dget_space(d.get()), H5Sclose);
     return extent(f, dset, space.get());
+}
+
+void check_stored(const File& f, const std::string& dset) {
+    Handle d = open_dataset(f, dset);
+    Handle space(H5Dget_space(d.get()), H5Sclose);
+    auto dims = extent(f, dset, space.get());
+    hsize_t total = 1;
+    for (auto s : dims) total *= s;
+    if (total == 0) return;
+    // Chunked data is complete when every chunk of the extent is written (H5Dget_space_status
+    // compares bytes, which compression makes smaller); other layouts when storage exists.
+    Handle dcpl(H5Dget_create_plist(d.get()), H5Pclose);
+    hsize_t have = 0, want = 1;
+    if (dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+        std::vector<hsize_t> chunk(dims.size());
+        if (H5Pget_chunk(dcpl.get(), int(chunk.size()), chunk.data()) != int(dims.size()))
+            fail(f.path(), "cannot read the chunk shape of " + dset);
+        for (size_t i = 0; i < dims.size(); ++i) {
+            if (chunk[i] == 0) fail(f.path(), dset + " has an empty chunk shape");
+            const hsize_t n = (dims[i] + chunk[i] - 1) / chunk[i];
+            want = want > ~hsize_t(0) / n ? ~hsize_t(0) : want * n;
+        }
+        if (H5Dget_num_chunks(d.get(), space.get(), &have) < 0) have = 0;
+    } else {
+        have = H5Dget_storage_size(d.get()) > 0 ? 1 : 0;
+    }
+    if (have < want)
+        fail(f.path(), dset + " declares shape " + shape_str(dims) + " but stores " +
+                           (have > 0 ? "only part of its data" : "no data"));
 }
 
 std::string type_name(const File& f, const std::string& dset) {
@@ -443,6 +507,10 @@ Attr open_attr(const File& f, const std::string& obj, const std::string& name) {
 
 std::vector<std::string> read_strings(const File& f, const std::string& obj, const std::string& name,
                                       const Attr& at) {
+    // Class and task name lists are the longest string lists ufo stores.
+    if (at.count < 0 || at.count > bounds::kMaxClasses)
+        fail(f.path(), "attribute " + obj + "@" + name + " holds " + std::to_string(at.count) +
+                           " strings, more than the limit of " + std::to_string(bounds::kMaxClasses));
     auto n = static_cast<size_t>(at.count);
     std::vector<std::string> out;
     if (H5Tis_variable_str(at.type.get()) > 0) {
@@ -455,7 +523,11 @@ std::vector<std::string> read_strings(const File& f, const std::string& obj, con
         if (n > 0) H5Dvlen_reclaim(mem.get(), at.space.get(), H5P_DEFAULT, ptrs.data());
     } else {
         size_t len = H5Tget_size(at.type.get());
-        std::vector<char> buf(n * len + 1, '\0');
+        int64_t bytes = 0;
+        if (!bounds::mul(int64_t(n), int64_t(len), &bytes) || bytes > bounds::kMaxTextFileBytes)
+            fail(f.path(), "attribute " + obj + "@" + name + " is larger than " +
+                               bounds::human_bytes(double(bounds::kMaxTextFileBytes)));
+        std::vector<char> buf(size_t(bytes) + 1, '\0');
         if (n > 0 && H5Aread(at.a.get(), at.type.get(), buf.data()) < 0)
             fail(f.path(), "cannot read attribute " + obj + "@" + name);
         for (size_t i = 0; i < n; ++i) {
@@ -525,6 +597,19 @@ int64_t get_int(const File& f, const std::string& obj, const std::string& name) 
     int64_t v = 0;
     if (H5Aread(at.a.get(), H5T_NATIVE_INT64, &v) < 0) fail(f.path(), "cannot read attribute " + obj + "@" + name);
     return v;
+}
+
+int64_t get_int_in(const File& f, const std::string& obj, const std::string& name, int64_t lo, int64_t hi) {
+    const int64_t v = get_int(f, obj, name);
+    bounds::check_range(f.path(), "attribute " + obj + "@" + name, v, lo, hi);
+    return v;
+}
+
+bool get_bool(const File& f, const std::string& obj, const std::string& name) {
+    const int64_t v = get_int(f, obj, name);
+    if (v != 0 && v != 1)
+        fail(f.path(), "attribute " + obj + "@" + name + " is " + std::to_string(v) + ", expected 0 or 1");
+    return v == 1;
 }
 
 double get_double(const File& f, const std::string& obj, const std::string& name) {

@@ -29,6 +29,8 @@ public:
     Handle& operator=(const Handle&) = delete;
     ~Handle() { reset(); }
     void reset();
+    // Gives up ownership without closing (after the id was closed by hand).
+    hid_t release() { hid_t id = id_; id_ = H5I_INVALID_HID; return id; }
     hid_t get() const { return id_; }
     bool valid() const { return id_ >= 0; }
 private:
@@ -59,6 +61,10 @@ private:
 bool exists(const File&, const std::string& obj_path);
 // Error "<file>: missing dataset /x" if absent.
 std::vector<hsize_t> shape(const File&, const std::string& dset);
+// Fails "<file>: DSET declares SHAPE but stores no data" unless every element of a non-empty
+// dataset has storage in the file: an HDF5 extent costs nothing to declare, so a tiny file
+// could otherwise make a reader allocate (and read back fill values for) any size.
+void check_stored(const File&, const std::string& dset);
 // "float32", "int32", "uint8", "uint64", "string", ... of a stored dataset.
 std::string type_name(const File&, const std::string& dset);
 
@@ -96,6 +102,10 @@ bool has_attr(const File&, const std::string& obj, const std::string& name);
 // get_str/get_strs also accept fixed-length strings; get_double accepts integers.
 std::string get_str(const File&, const std::string& obj, const std::string& name);
 int64_t get_int(const File&, const std::string& obj, const std::string& name);
+// get_int within [lo, hi], else "<file>: attribute OBJ@NAME is V, outside LO..HI".
+int64_t get_int_in(const File&, const std::string& obj, const std::string& name, int64_t lo, int64_t hi);
+// An integer attribute that must be 0 or 1.
+bool get_bool(const File&, const std::string& obj, const std::string& name);
 double get_double(const File&, const std::string& obj, const std::string& name);
 std::vector<std::string> get_strs(const File&, const std::string& obj, const std::string& name);
 

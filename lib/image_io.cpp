@@ -3,6 +3,7 @@
 
 #include "atomic_file.h"
 #include "common.h"
+#include "bounds.h"
 
 #include <png.h>
 #include <jpeglib.h>
@@ -30,11 +31,26 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
     std::vector<uint8_t> bytes;
     uint8_t buf[1 << 16];
     size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+    bool too_big = false;
+    while (!too_big && (n = std::fread(buf, 1, sizeof buf, in)) > 0) {
+        bytes.insert(bytes.end(), buf, buf + n);
+        too_big = int64_t(bytes.size()) > bounds::kMaxEncodedImageBytes;
+    }
     bool bad = std::ferror(in);
     if (in != stdin) std::fclose(in);
-    if (bad) fail(path == "-" ? "<stdin>" : path, "read error");
+    const std::string name = path == "-" ? "<stdin>" : path;
+    if (too_big) fail(name, "image file is larger than the limit of " + bounds::human_bytes(double(bounds::kMaxEncodedImageBytes)));
+    if (bad) fail(name, "read error");
     return bytes;
+}
+
+// Header dimensions are checked in 64 bits before any pixel buffer exists.
+static void check_image_size(const std::string& name, const char* kind, int64_t h, int64_t w) {
+    if (h <= 0 || w <= 0) fail(name, std::string("bad ") + kind + ": empty image");
+    if (h > bounds::kMaxImageSide || w > bounds::kMaxImageSide || h * w > bounds::kMaxImagePixels)
+        fail(name, std::string(kind) + " is " + std::to_string(w) + "x" + std::to_string(h) +
+                       " pixels, above the limit of " + std::to_string(bounds::kMaxImageSide) + " per side and " +
+                       std::to_string(bounds::kMaxImagePixels) + " in all");
 }
 
 static void check_channels(const std::string& name, int channels) {
@@ -52,9 +68,15 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
     Image out;
     out.c = channels ? channels : (im.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
     im.format = out.c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    if (int64_t(im.height) > bounds::kMaxImageSide || int64_t(im.width) > bounds::kMaxImageSide ||
+        int64_t(im.height) * int64_t(im.width) > bounds::kMaxImagePixels) {
+        png_image_free(&im);
+        check_image_size(name, "PNG", int64_t(im.height), int64_t(im.width));
+    }
     out.h = int(im.height);
     out.w = int(im.width);
-    out.px.assign(PNG_IMAGE_SIZE(im), 0);  // zeros: the black that alpha is composited onto
+    // zeros: the black that alpha is composited onto
+    out.px.assign(size_t(out.h) * size_t(out.w) * size_t(out.c), 0);
     if (!png_image_finish_read(&im, nullptr, out.px.data(), 0, nullptr)) {
         std::string msg = im.message;
         png_image_free(&im);
@@ -70,6 +92,7 @@ struct JpegErr {
     std::jmp_buf jump;
     char last[JMSG_LENGTH_MAX] = "";
     int warnings = 0;
+    bool too_large = false;  // the header's size broke a limit (the message says so itself)
 };
 
 void jpeg_error_exit(j_common_ptr cinfo) {
@@ -100,11 +123,22 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, in
     err->mgr.emit_message = jpeg_emit;
     if (setjmp(err->jump)) {
         jpeg_destroy_decompress(cinfo.get());
-        fail(name, std::string("bad JPEG: ") + err->last);
+        fail(name, err->too_large ? std::string(err->last) : std::string("bad JPEG: ") + err->last);
     }
     jpeg_create_decompress(cinfo.get());
     jpeg_mem_src(cinfo.get(), bytes.data(), static_cast<unsigned long>(bytes.size()));
     jpeg_read_header(cinfo.get(), TRUE);
+    if (int64_t(cinfo->image_height) > bounds::kMaxImageSide || int64_t(cinfo->image_width) > bounds::kMaxImageSide ||
+        int64_t(cinfo->image_height) * int64_t(cinfo->image_width) > bounds::kMaxImagePixels) {
+        std::snprintf(err->last, sizeof err->last, "JPEG is %ux%u pixels, above the limit of %lld per side and %lld in all",
+                      unsigned(cinfo->image_width), unsigned(cinfo->image_height), (long long)bounds::kMaxImageSide,
+                      (long long)bounds::kMaxImagePixels);
+        err->too_large = true;
+        std::longjmp(err->jump, 1);
+    }
+    // libjpeg keeps a whole progressive image's coefficients in memory; cap its pool so a
+    // hostile header cannot make it allocate more than a maximal image needs.
+    cinfo->mem->max_memory_to_use = long(bounds::kMaxImagePixels) * 3 * 2 + (long(64) << 20);
     int stored = cinfo->num_components == 1 ? 1 : 3;
     if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK) {
         std::strcpy(err->last, "CMYK images are not supported");

@@ -1,6 +1,7 @@
 // importers.cpp — IDX, grid-sheet and folder-per-class importers (declared in image_io.h).
 #include "common.h"
 #include "image_io.h"
+#include "bounds.h"
 
 #include <zlib.h>
 
@@ -20,59 +21,100 @@ namespace {
 
 std::string shown(const std::string& path) { return path == "-" ? "<stdin>" : path; }
 
-// gzread passes plain files through unchanged, so one reader handles .gz and raw IDX.
-std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
-    gzFile gz;
-    if (path == "-") {
-        gz = gzdopen(::dup(STDIN_FILENO), "rb");
-    } else {
-        struct stat st {};
-        if (::stat(path.c_str(), &st) != 0) fail(path, errno == ENOENT || errno == ENOTDIR ? "no such file" : std::strerror(errno));
-        if (S_ISDIR(st.st_mode)) fail(path, "is a directory");
-        gz = gzopen(path.c_str(), "rb");
+// Owns a zlib reader; gzread passes plain files through unchanged, so one reader handles
+// .gz and raw IDX.
+struct GzFile {
+    gzFile gz = nullptr;
+    std::string name;
+    GzFile(const std::string& path) : name(shown(path)) {
+        if (path == "-") {
+            gz = gzdopen(::dup(STDIN_FILENO), "rb");
+        } else {
+            struct stat st {};
+            if (::stat(path.c_str(), &st) != 0) fail(path, errno == ENOENT || errno == ENOTDIR ? "no such file" : std::strerror(errno));
+            if (S_ISDIR(st.st_mode)) fail(path, "is a directory");
+            gz = gzopen(path.c_str(), "rb");
+        }
+        if (!gz) fail(name, "cannot open");
     }
-    if (!gz) fail(shown(path), "cannot open");
-    std::vector<uint8_t> bytes;
-    std::vector<uint8_t> buf(1 << 20);
-    int n;
-    while ((n = gzread(gz, buf.data(), unsigned(buf.size()))) > 0) bytes.insert(bytes.end(), buf.begin(), buf.begin() + n);
-    int errnum = 0;
-    std::string msg = gzerror(gz, &errnum);
-    gzclose(gz);
-    if (n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) fail(shown(path), "corrupt or truncated gzip data (" + msg + ")");
-    return bytes;
-}
+    ~GzFile() { if (gz) gzclose(gz); }
+    GzFile(const GzFile&) = delete;
+    GzFile& operator=(const GzFile&) = delete;
+    // Reads up to n bytes; returns how many (fewer only at the end of the data).
+    size_t read(uint8_t* out, size_t n) {
+        size_t got = 0;
+        while (got < n) {
+            const unsigned want = unsigned(std::min<size_t>(n - got, size_t(1) << 30));
+            const int r = gzread(gz, out + got, want);
+            if (r < 0) {
+                int errnum = 0;
+                fail(name, std::string("corrupt or truncated gzip data (") + gzerror(gz, &errnum) + ")");
+            }
+            if (r == 0) {
+                int errnum = 0;
+                const std::string msg = gzerror(gz, &errnum);
+                if (errnum != Z_OK && errnum != Z_STREAM_END) fail(name, "corrupt or truncated gzip data (" + msg + ")");
+                break;
+            }
+            got += size_t(r);
+        }
+        return got;
+    }
+};
 
 uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 
 struct Idx {
-    std::vector<uint32_t> dims;
-    std::vector<uint8_t> bytes;  // the whole file; data starts at offset()
-    size_t offset() const { return 4 + 4 * dims.size(); }
+    std::vector<int64_t> dims;
+    std::vector<uint8_t> data;   // the items, after the header
 };
 
+// Reads the header first and checks every dimension (in 64 bits, against limits.h) before the
+// data buffer exists; then reads exactly the promised bytes, so neither a forged header nor a
+// gzip bomb can make it allocate more than a valid file of that shape needs.
 Idx parse_idx(const std::string& path, size_t want_rank, const char* what) {
-    Idx idx;
-    idx.bytes = read_maybe_gzip(path);
-    const std::string name = shown(path);
-    const auto& b = idx.bytes;
-    if (b.size() < 4 || b[0] != 0 || b[1] != 0) fail(name, "not an IDX file (bad magic number)");
-    if (b[2] != 0x08) {
+    GzFile in(path);
+    const std::string& name = in.name;
+    uint8_t head[4];
+    size_t got = in.read(head, 4);
+    if (got < 4 || head[0] != 0 || head[1] != 0) fail(name, "not an IDX file (bad magic number)");
+    if (head[2] != 0x08) {
         char hex[8];
-        std::snprintf(hex, sizeof hex, "0x%02X", b[2]);
+        std::snprintf(hex, sizeof hex, "0x%02X", head[2]);
         fail(name, std::string("IDX element type ") + hex + " is not supported (need unsigned byte, 0x08)");
     }
-    if (b[3] != want_rank)
-        fail(name, "IDX file has " + std::to_string(b[3]) + " dimensions, expected " + std::to_string(want_rank) + " (" + what + ")");
-    if (b.size() < 4 + 4 * want_rank) fail(name, "truncated IDX header");
-    size_t items = 1;
-    for (size_t d = 0; d < want_rank; ++d) {
-        idx.dims.push_back(be32(b.data() + 4 + 4 * d));
-        items *= idx.dims.back();
+    if (head[3] != want_rank)
+        fail(name, "IDX file has " + std::to_string(head[3]) + " dimensions, expected " + std::to_string(want_rank) + " (" + what + ")");
+    std::vector<uint8_t> dims(4 * want_rank);
+    if (in.read(dims.data(), dims.size()) < dims.size()) fail(name, "truncated IDX header");
+    Idx idx;
+    for (size_t d = 0; d < want_rank; ++d) idx.dims.push_back(int64_t(be32(dims.data() + 4 * d)));
+    bounds::check_range(name, "the IDX item count", idx.dims[0], 0, bounds::kMaxImages);
+    if (want_rank == 3) {
+        bounds::check_range(name, "the IDX image height", idx.dims[1], 0, bounds::kMaxImageSide);
+        bounds::check_range(name, "the IDX image width", idx.dims[2], 0, bounds::kMaxImageSide);
+        bounds::check_range(name, "the IDX image size (pixels)", idx.dims[1] * idx.dims[2], 0, bounds::kMaxImagePixels);
     }
-    size_t have = b.size() - idx.offset();
-    if (have < items) fail(name, "truncated: header promises " + std::to_string(items) + " bytes of data, file has " + std::to_string(have));
-    if (have > items) fail(name, std::to_string(have - items) + " unexpected bytes after the IDX data");
+    int64_t items = 0;
+    if (!bounds::product(idx.dims, &items)) fail(name, "IDX dimensions are too large");
+    bounds::check_memory(name, "the IDX data", items);
+    // Grown as the bytes arrive, so a header that promises more than the file holds fails at
+    // the end of the real data instead of first allocating (and zeroing) the promised size.
+    size_t have = 0;
+    while (int64_t(have) < items) {
+        const size_t step = size_t(std::min<int64_t>(items - int64_t(have), int64_t(16) << 20));
+        bounds::resize_or_fail(idx.data, int64_t(have + step), name, "the IDX data");
+        const size_t got_now = in.read(idx.data.data() + have, step);
+        have += got_now;
+        if (got_now < step) break;
+    }
+    if (int64_t(have) < items)
+        fail(name, "truncated: header promises " + std::to_string(items) + " bytes of data, file has " + std::to_string(have));
+    uint8_t extra[1 << 12];
+    size_t more = 0, n;
+    while ((n = in.read(extra, sizeof extra)) > 0 && more < (size_t(1) << 20)) more += n;
+    if (more > 0)
+        fail(name, (more >= (size_t(1) << 20) ? "more than " : "") + std::to_string(more) + " unexpected bytes after the IDX data");
     return idx;
 }
 
@@ -110,8 +152,9 @@ Dataset import_idx(const std::string& images, const std::string& labels, const s
     ds.h = int(im.dims[1]);
     ds.w = int(im.dims[2]);
     ds.c = 1;
-    ds.images.assign(im.bytes.begin() + long(im.offset()), im.bytes.end());
-    ds.labels.assign(lb.bytes.begin() + long(lb.offset()), lb.bytes.end());
+    ds.images = std::move(im.data);
+    bounds::resize_or_fail(ds.labels, ds.n, shown(labels), "the labels");
+    std::copy(lb.data.begin(), lb.data.end(), ds.labels.begin());
     int k = 0;
     for (int32_t l : ds.labels) k = std::max(k, l + 1);
     ds.class_names = class_names.empty() ? default_names(k) : class_names;

@@ -1,6 +1,8 @@
 // model.cpp — ViT configuration, parameter layout, forward and backward.
 #include "model.h"
 
+#include "bounds.h"
+
 #include "common.h"
 #include "layers.h"
 #include "rng.h"
@@ -24,6 +26,17 @@ void ViTConfig::validate(const std::string& where) const {
             std::to_string(img_h) + "x" + std::to_string(img_w));
     if (dim <= 0 || depth <= 0 || heads <= 0 || mlp_hidden <= 0)
         bad("dim, depth, heads and mlp hidden size must be positive");
+    auto limit = [&](const char* what, int64_t v, int64_t hi) {
+        if (v > hi) bad(std::string(what) + " " + std::to_string(v) + " is above the limit of " + std::to_string(hi));
+    };
+    limit("image height", img_h, bounds::kMaxImageSide);
+    limit("image width", img_w, bounds::kMaxImageSide);
+    limit("dim", dim, bounds::kMaxDim);
+    limit("depth", depth, bounds::kMaxDepth);
+    limit("heads", heads, bounds::kMaxHeads);
+    limit("mlp hidden size", mlp_hidden, bounds::kMaxMlpHidden);
+    limit("number of tasks", int64_t(tasks.size()), bounds::kMaxTasks);
+    limit("FFN weight sets", ffn_sets, bounds::kMaxTasks + 1);
     if (dim % heads) bad("dim " + std::to_string(dim) + " is not divisible by " + std::to_string(heads) + " heads");
     if (ffn_sets < 1) bad("at least one FFN weight set is needed");
     for (size_t i = 0; i < tasks.size(); ++i)
@@ -51,7 +64,23 @@ void ViTConfig::validate(const std::string& where) const {
     if (int(in_mean.size()) != img_c || int(in_std.size()) != img_c)
         bad("input normalisation needs one mean and std per channel");
     for (float s : in_std)
-        if (!(s > 0)) bad("input std must be positive");
+        if (!(s > 0) || !std::isfinite(s)) bad("input std must be finite and positive");
+    for (float m : in_mean)
+        if (!std::isfinite(m)) bad("input mean must be finite");
+    for (const auto& t : tasks) limit("number of classes", t.num_classes, bounds::kMaxClasses);
+    limit("tokens per image", int64_t(img_h / patch) * (img_w / patch) + 1, bounds::kMaxTokens);
+    // The parameter count in 64 bits, from the shapes param_layout will hand out (plus its
+    // 16-float alignment per tensor), before anything is allocated.
+    const int64_t C = dim, H = mlp_hidden, T = int64_t(img_h / patch) * (img_w / patch) + 1;
+    int64_t total = C * patch * patch * img_c + 2 * C + T * C + 2 * C + 16 * 4;
+    const int64_t block = 2 * C + 3 * C * C + 3 * C + 4 * (C / heads) + C * C + 3 * C + 16 * 12 +
+                          int64_t(ffn_sets) * (2 * H * C + H + C + 16 * 4);
+    total += int64_t(depth) * block;
+    for (const auto& t : tasks) total += int64_t(t.num_classes) * (C + 1) + 2 * int64_t(depth) + 16 * 3;
+    if (total > bounds::kMaxParams)
+        bad("the model would have " + std::to_string(total) + " parameters, above the limit of " +
+            std::to_string(bounds::kMaxParams));
+    bounds::check_memory(where, "the model's parameters", total * int64_t(sizeof(float)));
 }
 
 bool ViTConfig::same_architecture(const ViTConfig& o, std::string* why) const {
@@ -355,7 +384,12 @@ void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
     if (mixing) total += stored_blocks * (2 * N * H + 2 * N * C) + N * C + size_t(cfg.depth) * B * 2;
     if (training)
         total += N * C * 2 + N * 3 * C + 2 * N * C + N * C + 2 * N * H + 3 * B * C + B * K + B * P * C;
-    buf.assign(total, 0.0f);
+    // Bounded by ViTConfig::validate's limits, so `total` cannot wrap; the batch size is the
+    // caller's, and a size the machine cannot hold is an error, not a crash.
+    const std::string what = "activations for a batch of " + std::to_string(B);
+    if (total > (size_t(1) << 60)) fail("", what + " are too large");
+    bounds::resize_or_fail(buf, int64_t(total), "", what);
+    std::fill(buf.begin(), buf.end(), 0.0f);
     float* cur = buf.data();
     auto take = [&](size_t n) { float* r = cur; cur += n; return r; };
     patches = take(size_t(B) * P * cfg.patch_dim());

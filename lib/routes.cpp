@@ -2,11 +2,13 @@
 #include "routes.h"
 
 #include "common.h"
+#include "bounds.h"
 
-#include <fstream>
-#include <iostream>
-#include <iterator>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace ufo {
 
@@ -40,15 +42,14 @@ RouteTable parse_route_table(const std::string& text, const std::string& where) 
             continue;
         }
         if (f.size() < 3) fail(at, "expected task<TAB>layer<TAB>path");
+        // Digits only ("0", "12"): no sign, no spaces, no leading zeros, at most the deepest model.
         int layer = -1;
-        try {
-            size_t used = 0;
-            layer = std::stoi(f[1], &used);
-            if (used != f[1].size()) layer = -1;
-        } catch (const std::exception&) {
-            layer = -1;
-        }
+        if (!f[1].empty() && f[1].size() <= 4 && f[1].find_first_not_of("0123456789") == std::string::npos &&
+            (f[1].size() == 1 || f[1][0] != '0'))
+            layer = std::stoi(f[1]);
         if (layer < 0) fail(at, "layer '" + f[1] + "' is not a non-negative integer");
+        if (layer >= bounds::kMaxDepth)
+            fail(at, "layer " + f[1] + " is above the limit of " + std::to_string(bounds::kMaxDepth - 1));
         int path;
         if (f[2] == "shared") path = 0;
         else if (f[2] == "own") path = 1;
@@ -74,15 +75,28 @@ RouteTable parse_route_table(const std::string& text, const std::string& where) 
 }
 
 RouteTable read_route_table(const std::string& path) {
-    std::string text;
-    if (path == "-") {
-        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-        return parse_route_table(text, "<stdin>");
+    const std::string name = path == "-" ? "<stdin>" : path;
+    std::FILE* in = stdin;
+    if (path != "-") {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0)
+            fail(path, errno == ENOENT || errno == ENOTDIR ? "no such file" : std::strerror(errno));
+        if (S_ISDIR(st.st_mode)) fail(path, "is a directory, expected a route table");
+        in = std::fopen(path.c_str(), "rb");
+        if (!in) fail(path, std::string("cannot open route table: ") + std::strerror(errno));
     }
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail(path, "cannot open route table");
-    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    return parse_route_table(text, path);
+    // Bounded: a route table is a few lines per task and layer.
+    std::string text;
+    char buf[1 << 14];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0 && int64_t(text.size()) <= bounds::kMaxTextFileBytes)
+        text.append(buf, n);
+    const bool bad = std::ferror(in);
+    if (in != stdin) std::fclose(in);
+    if (bad) fail(name, "read error");
+    if (int64_t(text.size()) > bounds::kMaxTextFileBytes)
+        fail(name, "route table is larger than the limit of " + bounds::human_bytes(double(bounds::kMaxTextFileBytes)));
+    return parse_route_table(text, name);
 }
 
 void apply_route_table(ViTConfig& cfg, const RouteTable& table, const std::string& where) {

@@ -239,6 +239,15 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
                                   : opt.out_path.size() > 3 && opt.out_path.compare(opt.out_path.size() - 3, 3, ".h5") == 0
                                       ? opt.out_path.substr(0, opt.out_path.size() - 3) + ".ckpt.h5"
                                       : opt.out_path + ".ckpt";
+    {
+        // No output may replace an input. The checkpoint may be the --resume file: a resumed
+        // run advances the very state it started from (written atomically, so never lost).
+        std::vector<std::string> inputs;
+        for (const auto& t : opt.tasks) inputs.insert(inputs.end(), {t.train_path, t.val_path});
+        cli::check_outputs({opt.out_path}, inputs);
+        cli::check_outputs({ckpt_path}, inputs);
+        cli::check_outputs({opt.out_path}, {opt.resume_path});
+    }
     { AtomicPath probe(opt.out_path); }   // fail on a bad output path before any work
     { AtomicPath probe(ckpt_path); }
     if (opt.batch < 1) fail("", "option --batch must be positive");
@@ -343,6 +352,9 @@ int train(const TrainOptions& opt_in, ViTConfig arch, bool arch_given) {
             fail(opt.resume_path, "was trained with --seed " + std::to_string(st.seed) + ", not " +
                                       std::to_string(opt.seed));
         warn_changed_options(opt.resume_path, st.train_options, options_json(opt));
+        if (int64_t(st.step) > total)
+            fail(opt.resume_path, "is at step " + std::to_string(st.step) + ", beyond the " + std::to_string(total) +
+                                      " steps of this run");
         adam.m = st.adam_m;
         adam.v = st.adam_v;
         adam.t = st.step;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <set>
 
 namespace po = boost::program_options;
@@ -112,6 +113,7 @@ int cmd_import_idx(int argc, char** argv, const std::string& cmdline) {
     if (!parse_sub(argc, argv, o, pos, vm, "usage: ufo-data import-idx IMAGES LABELS -o OUT.h5 [options]")) return 0;
     check_zstd(c.zstd);
     if (!c.resize.empty()) parse_hw(c.resize);
+    cli::check_outputs({c.output}, {images, labels});
     probe_output(c.output);
     Dataset ds = import_idx(images, labels, class_list(c.classes));
     finish(ds, c, cmdline);
@@ -139,6 +141,7 @@ int cmd_import_grid(int argc, char** argv, const std::string& cmdline) {
     check_channels(c.channels);
     if (cell <= 0 || per_class <= 0) usage_error("--cell and --per-class must be positive");
     if (!c.resize.empty()) parse_hw(c.resize);
+    cli::check_outputs({c.output}, {sheet});
     probe_output(c.output);
     Dataset ds = import_grid(sheet, cell, per_class, c.channels, class_list(c.classes));
     finish(ds, c, cmdline);
@@ -161,6 +164,7 @@ int cmd_import_folder(int argc, char** argv, const std::string& cmdline) {
     check_channels(c.channels);
     int h = 0, w = 0;
     if (!c.resize.empty()) std::tie(h, w) = parse_hw(c.resize);
+    cli::check_outputs({c.output}, {dir});
     probe_output(c.output);
     Dataset ds = import_folder(dir, c.channels, h, w);
     c.resize.clear();  // already applied per image
@@ -215,6 +219,7 @@ int cmd_split(int argc, char** argv, const std::string& cmdline) {
         usage_error(std::to_string(parts) + " parts need " + std::to_string(parts) + " -o outputs, got " + std::to_string(outputs.size()));
     std::set<std::string> distinct(outputs.begin(), outputs.end());
     if (distinct.size() != outputs.size()) usage_error("the -o outputs must be distinct");
+    cli::check_outputs(outputs, {input});
     for (const auto& out : outputs) probe_output(out);
 
     Dataset ds = load_dataset(input);
@@ -228,13 +233,22 @@ int cmd_split(int argc, char** argv, const std::string& cmdline) {
     }
     for (size_t k = 0; k < parts; ++k)
         if (idx[k].empty()) fail(shown, "split part " + std::to_string(k + 1) + " would be empty (" + std::to_string(ds.n) + " samples)");
+    // All parts are written to temp files first and renamed into place only when every one
+    // succeeded: a failure (e.g. a full disk) leaves none of the outputs.
+    std::vector<std::unique_ptr<AtomicPath>> out;
+    std::vector<int64_t> sizes;
     for (size_t k = 0; k < parts; ++k) {
         Dataset part = subset(ds, idx[k]);
         part.source = "split " + std::to_string(k + 1) + "/" + std::to_string(parts) + " of " + shown + " (seed " +
                       std::to_string(seed) + "); " + ds.source;
-        save_dataset(part, outputs[k], cmdline, zstd);
+        out.push_back(std::make_unique<AtomicPath>(outputs[k]));
+        write_dataset(part, *out.back(), cmdline, zstd);
+        sizes.push_back(part.n);
+    }
+    for (size_t k = 0; k < parts; ++k) {
+        out[k]->commit();
         std::fprintf(stderr, "ufo-data: wrote %s (%lld images)\n", outputs[k] == "-" ? "<stdout>" : outputs[k].c_str(),
-                     (long long)part.n);
+                     (long long)sizes[k]);
     }
     return 0;
 }

@@ -59,6 +59,7 @@ int main_body(int argc, char** argv) {
         throw po::error("the supernet and the route table cannot both come from stdin");
     // Fail on a missing output directory before the (possibly large) supernet is read;
     // save_checkpoint checks again when it writes.
+    cli::check_outputs({out_path}, {super_path, routes_path});
     { AtomicPath probe(out_path); }
 
     // The checksum is taken before loading: a file cannot be read twice from stdin.

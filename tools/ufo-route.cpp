@@ -362,6 +362,7 @@ int main_body(int argc, char** argv) {
     if (has_apply && apply == "-" && input == "-") throw po::error("the supernet and the route table cannot both be stdin");
     if (vm.count("plot") && (plot.empty() || plot == "-")) throw po::error("--plot needs a file name");
     const std::vector<SetEntry> sets = parse_sets(set_args);
+    cli::check_outputs({output, plot}, {input, apply});
 
     const std::string where = input == "-" ? "<stdin>" : input;
     LoadedCheckpoint ck = load_checkpoint(input);

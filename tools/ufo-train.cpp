@@ -81,6 +81,8 @@ int main(int argc, char** argv) {
                 throw po::error("--task takes NAME=TRAIN.h5[,VAL.h5], not '" + a + "'");
             const auto files = cli::split(a.substr(eq + 1), ',');
             if (files.size() > 2) throw po::error("--task takes NAME=TRAIN.h5[,VAL.h5], not '" + a + "'");
+            for (const auto& t : o.tasks) if (t.name == a.substr(0, eq)) throw po::error("task '" + t.name + "' appears twice");
+            if (a.substr(0, eq) == "shared") throw po::error("task name 'shared' is reserved for FFN weight sets");
             o.tasks.push_back(TaskSpec{a.substr(0, eq), files[0], files.size() > 1 ? files[1] : "", 0, 1.0f, 1.0f});
         }
         if (!o.tasks.empty() && !o.train_path.empty())
@@ -124,6 +126,10 @@ int main(int argc, char** argv) {
             if (epochs) o.route_freeze_epoch = std::stoi(num);
             else o.route_freeze_step = std::stoll(num);
         }
+        if (o.tasks.size() > 1 && vm.count("classes")) throw po::error("--classes applies to one task; a multi-task run takes each task's");
+        if (o.batch < 1) throw po::error("option --batch must be positive");
+        if (o.router.tau_start <= 0 || o.router.tau_end <= 0) throw po::error("the router temperature must be positive");
+        if (o.zstd < 0 || o.zstd > 22) throw po::error("--zstd takes a level in 0..22, not " + std::to_string(o.zstd));
         o.command = cli::command_line(argc, argv);
         ViTConfig arch = arch_from_options(vm);
         if (!vm.count("img")) arch.img_h = arch.img_w = arch.img_c = 0;   // taken from the data
