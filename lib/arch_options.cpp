@@ -1,6 +1,7 @@
 // arch_options.cpp — architecture flags shared by the tools.
 #include "arch_options.h"
 
+#include "bounds.h"
 #include "cli.h"
 #include "common.h"
 
@@ -36,14 +37,42 @@ bool arch_flags_given(const po::variables_map& vm) {
     return !vm["preset"].defaulted();
 }
 
+// Flag values are usage errors (exit 2) when they cannot describe a model at all; whether the
+// model fits the data is checked later, against the data.
 ViTConfig arch_from_options(const po::variables_map& vm) {
-    ViTConfig c = preset(vm["preset"].as<std::string>());
+    ViTConfig c;
+    try {
+        c = preset(vm["preset"].as<std::string>());
+    } catch (const Error& e) {
+        throw UsageError(std::string("option --preset: ") + e.what());
+    }
+    auto in_range = [&](const char* opt, int64_t hi) {
+        if (!vm.count(opt)) return;
+        const int v = vm[opt].as<int>();
+        if (v < 1 || v > hi)
+            throw UsageError("option --" + std::string(opt) + ": " + std::to_string(v) + " is outside 1.." + std::to_string(hi));
+    };
+    in_range("patch", bounds::kMaxImageSide);
+    in_range("dim", bounds::kMaxDim);
+    in_range("depth", bounds::kMaxDepth);
+    in_range("heads", bounds::kMaxHeads);
+    in_range("mlp-hidden", bounds::kMaxMlpHidden);
+    in_range("classes", bounds::kMaxClasses);
+    if (vm.count("mlp-ratio")) {
+        const double r = vm["mlp-ratio"].as<double>();
+        const int dim = vm.count("dim") ? vm["dim"].as<int>() : c.dim;
+        if (!(r > 0) || r * dim + 0.5 < 1 || r * dim > double(bounds::kMaxMlpHidden))
+            throw UsageError("option --mlp-ratio: " + std::to_string(r) + " times dim " + std::to_string(dim) +
+                             " is not a hidden size in 1.." + std::to_string(bounds::kMaxMlpHidden));
+    }
     if (vm.count("img")) {
         int h = 0, w = 0, ch = 0;
         char tail = 0;
         const std::string s = vm["img"].as<std::string>();
-        if (std::sscanf(s.c_str(), "%dx%dx%d%c", &h, &w, &ch, &tail) != 3 || h <= 0 || w <= 0 || ch <= 0)
-            fail("", "option --img: '" + s + "' is not HxWxC");
+        if (std::sscanf(s.c_str(), "%dx%dx%d%c", &h, &w, &ch, &tail) != 3 || h <= 0 || w <= 0 || h > bounds::kMaxImageSide ||
+            w > bounds::kMaxImageSide || (ch != 1 && ch != 3))
+            throw UsageError("option --img: '" + s + "' is not HxWxC with sides 1.." + std::to_string(bounds::kMaxImageSide) +
+                             " and C 1 or 3");
         c.img_h = h; c.img_w = w; c.img_c = ch;
         c.in_mean.assign(ch, 0.5f);
         c.in_std.assign(ch, 0.5f);
@@ -59,6 +88,8 @@ ViTConfig arch_from_options(const po::variables_map& vm) {
     if (vm.count("qk-norm") && vm["qk-norm"].as<bool>()) c.qk_norm = true;
     if (vm.count("parallel-block") && vm["parallel-block"].as<bool>()) c.parallel_block = true;
     if (vm.count("no-qkv-bias") && vm["no-qkv-bias"].as<bool>()) c.qkv_bias = false;
+    if (c.dim % c.heads)
+        throw UsageError("dim " + std::to_string(c.dim) + " is not divisible by " + std::to_string(c.heads) + " heads");
     return c;   // validated by the caller, which knows the data it must fit
 }
 

@@ -5,6 +5,7 @@
 #include "train.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -105,9 +106,42 @@ int main(int argc, char** argv) {
                     }
                 }
         };
-        per_task(task_batch, "task-batch", [](TaskSpec& t, const std::string& v) { t.batch = std::stoi(v); });
-        per_task(task_weight, "task-weight", [](TaskSpec& t, const std::string& v) { t.weight = std::stof(v); });
-        per_task(task_lr, "task-lr-mult", [](TaskSpec& t, const std::string& v) { t.lr_mult = std::stof(v); });
+        per_task(task_batch, "task-batch", [](TaskSpec& t, const std::string& v) {
+            t.batch = std::stoi(v);
+            if (t.batch < 1) throw po::error("--task-batch: " + t.name + "=" + v + " is not a positive batch size");
+        });
+        per_task(task_weight, "task-weight", [](TaskSpec& t, const std::string& v) {
+            t.weight = std::stof(v);
+            if (!(t.weight >= 0) || !std::isfinite(t.weight)) throw po::error("--task-weight: " + t.name + "=" + v + " is not a weight >= 0");
+        });
+        per_task(task_lr, "task-lr-mult", [](TaskSpec& t, const std::string& v) {
+            t.lr_mult = std::stof(v);
+            if (!(t.lr_mult >= 0) || !std::isfinite(t.lr_mult)) throw po::error("--task-lr-mult: " + t.name + "=" + v + " is not a multiplier >= 0");
+        });
+        // Values that cannot mean anything are usage errors, not silently replaced or clamped.
+        auto need = [](bool ok, const std::string& what) { if (!ok) throw po::error(what); };
+        auto finite = [](float v) { return std::isfinite(v); };
+        need(o.epochs >= 1, "--epochs must be at least 1");
+        need(o.steps >= 0, "--steps must be >= 0 (0: use --epochs)");
+        need(o.threads >= 0, "--threads must be >= 0 (0: OMP_NUM_THREADS or all cores)");
+        need(finite(o.lr) && o.lr >= 0, "--lr must be a finite number >= 0");
+        need(finite(o.min_lr) && o.min_lr >= 0, "--min-lr must be a finite number >= 0");
+        need(o.warmup >= -1, "--warmup must be >= 0 (or -1: 5% of the run)");
+        need(finite(o.weight_decay) && o.weight_decay >= 0, "--weight-decay must be a finite number >= 0");
+        need(o.beta1 >= 0 && o.beta1 < 1, "--beta1 must be in [0,1)");
+        need(o.beta2 >= 0 && o.beta2 < 1, "--beta2 must be in [0,1)");
+        need(finite(o.clip) && o.clip >= 0, "--clip must be a finite number >= 0 (0: off)");
+        need(o.label_smoothing >= 0 && o.label_smoothing < 1, "--label-smoothing must be in [0,1)");
+        need(o.augment.crop_pad >= 0 && o.augment.crop_pad <= 1024, "--crop-pad must be in 0..1024");
+        need(o.augment.erase_prob >= 0 && o.augment.erase_prob <= 1, "--erase must be a probability in [0,1]");
+        need(o.log_every >= 0, "--log-every must be >= 0 (0: every epoch)");
+        need(o.ckpt_every >= 0, "--ckpt-every must be >= 0 (0: never)");
+        need(o.stop_after >= 0, "--stop-after must be >= 0 (0: never)");
+        need(o.router.tau_anneal_steps >= 0, "--tau-anneal-steps must be >= 0");
+        need(finite(o.router.init), "--router-init must be a finite number");
+        need(vm["router-lr"].defaulted() || (finite(o.router_lr) && o.router_lr >= 0), "--router-lr must be a finite number >= 0");
+        // The router's rate is a multiple of --lr's schedule, which a zero --lr cannot carry.
+        need(vm["router-lr"].defaulted() || o.lr > 0 || o.router_lr == 0, "--router-lr needs --lr > 0");
         if (tau > 0) o.router.tau_start = o.router.tau_end = tau;
         else if (vm.count("tau")) throw po::error("--tau must be positive");
         if (noise != "sample" && noise != "batch") throw po::error("--gumbel-noise is sample or batch, not '" + noise + "'");
