@@ -111,3 +111,89 @@ assert_no_output_file() {
     fi
   done
 }
+
+# ---------------------------------------------------------------- per-option suites
+#   assert_exit_error CODE TEXT...
+#       assert_one_line_error TEXT..., and the exit status is exactly CODE (1: bad input file
+#       or data, 2: usage error), so a crash after the message (134, 139) does not pass.
+#   h5_param_count FILE.h5
+#       Parameters of a checkpoint counted by h5ls alone: the element counts of every dataset
+#       except /arch/* and the stored routes (/tasks/*/route).
+#   image_rows FILE.h5
+#       The /images of an uncompressed (--zstd 0) dataset, one image per line in hex, read by
+#       h5dump (not by ufo).
+#   label_list FILE.h5
+#       The /labels of an uncompressed dataset, one per line, read by h5dump.
+#   make_images DIR png|jpg NAME:HxW[:rgb]...
+#       8-bit gray (or RGB with three equal channels) images; image i lights the pixels p with
+#       p % 10 == i % 10 (210) over a ramp (p*7 % 40), like make_synth_idx. PNGs are written by
+#       python3's standard library, JPEGs by cjpeg (libjpeg-turbo-progs) from PGM/PPM.
+
+assert_exit_error() {
+  local code=$1
+  shift
+  if [ "$status" -ne "$code" ]; then
+    batslib_print_kv_single_or_multi 8 'status' "$status" 'stderr' "$stderr" |
+      batslib_decorate "expected exit status $code" | fail
+    return 1
+  fi
+  assert_one_line_error "$@"
+}
+
+h5_param_count() {
+  h5ls -r "$1" | awk '$2 == "Dataset" && $1 !~ /^\/arch\// && $1 !~ /\/route$/ {
+      gsub(/[{},]/, " "); p = 1; for (i = 3; i <= NF; i++) p *= $i; s += p } END { print s + 0 }'
+}
+
+image_rows() {
+  local raw
+  raw=$(mktemp "$TMP/raw.XXXXXX")
+  local n
+  n=$(h5dump -H -d /images "$1" | awk -F'[(),]' '/DATASPACE/ { print $3 * $4 * $5; exit }')
+  h5dump -d /images -b LE -o "$raw" "$1" >/dev/null && od -An -v -tx1 -w"$n" "$raw" | tr -d ' '
+  rm -f "$raw"
+}
+
+label_list() {
+  local raw
+  raw=$(mktemp "$TMP/raw.XXXXXX")
+  h5dump -d /labels -b LE -o "$raw" "$1" >/dev/null && od -An -v -td4 -w4 "$raw" | tr -d ' '
+  rm -f "$raw"
+}
+
+make_images() {
+  perl -MCompress::Zlib -e '
+    use strict;
+    my ($dir, $kind, @specs) = @ARGV;
+    sub chunk { my ($t, $d) = @_; pack("N", length $d) . $t . $d . pack("N", crc32($t . $d)) }
+    for my $i (0 .. $#specs) {
+      my ($name, $hw, $rgb) = split /:/, $specs[$i];
+      my ($h, $w) = split /x/, $hw;
+      my $ch = $rgb ? 3 : 1;
+      my @px = map { $_ % 10 == $i % 10 ? 210 : ($_ * 7) % 40 } 0 .. $h * $w - 1;
+      my $path = "$dir/$name";
+      if ($kind eq "png") {
+        my $raw = join "", map { my $y = $_; "\0" . join "", map { chr($px[$y * $w + $_]) x $ch } 0 .. $w - 1 } 0 .. $h - 1;
+        open(my $f, ">:raw", $path) or die "$path: $!\n";
+        print $f "\x89PNG\r\n\x1a\n", chunk("IHDR", pack("NNC5", $w, $h, 8, $rgb ? 2 : 0, 0, 0, 0)),
+                 chunk("IDAT", compress($raw)), chunk("IEND", "");
+        close($f) or die;
+      } else {
+        open(my $c, "|-", "cjpeg", "-quality", "95", "-outfile", $path) or die "cjpeg: $!\n";
+        binmode $c;
+        print $c sprintf("P%d\n%d %d\n255\n", $rgb ? 6 : 5, $w, $h), join "", map { chr($_) x $ch } @px;
+        close($c) or die "cjpeg failed for $path\n";
+      }
+    }' "$@"
+}
+
+# h5same ARGS... / h5differ ARGS...: `h5diff -q ARGS` exits exactly 0 (same) / 1 (different).
+# (`! h5diff` would also pass when h5diff itself fails, with 2.)
+h5same() { _h5diff_is 0 "$@"; }
+h5differ() { _h5diff_is 1 "$@"; }
+_h5diff_is() {
+  local want=$1 st=0
+  shift
+  h5diff -q "$@" >/dev/null 2>&1 || st=$?
+  [ "$st" -eq "$want" ] || { echo "h5diff -q $* exited $st, expected $want" | fail; return 1; }
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # ufo-train: help, import -> train -> checkpoint readable by the HDF5 tools, learning on
 # learnable data, bit-exact resume (--stop-after, SIGTERM), and bad input (one stderr line
-# naming the file, non-zero exit, no output left behind). Every test runs in seconds on
-# 8x8 synthetic images with --preset tiny.
+# naming the file, exit 1 for bad files and 2 for usage errors, no output left behind). What
+# each option does is tested in ufo-train-options.bats. Every test runs in seconds on 8x8
+# synthetic images with --preset tiny.
 
 load common
 
@@ -23,7 +24,9 @@ det_cols() { cut -f1-7 "$@"; }
            --weight-decay --clip --label-smoothing --crop-pad --hflip --erase --seed --threads \
            --log-every --ckpt-every --stop-after --task-name --zstd --json \
            --preset --img --patch --dim --depth --heads --mlp-ratio --mlp-hidden --classes \
-           --qk-norm --parallel-block --no-qkv-bias; do
+           --qk-norm --parallel-block --no-qkv-bias --beta1 --beta2 --task --task-batch --task-weight \
+           --task-lr-mult --tau --tau-start --tau-end --tau-anneal-steps --gumbel-noise --router-lr --router-init \
+           --route-freeze-at; do
     assert_output --partial -- "$o"
   done
 }
@@ -188,27 +191,27 @@ print("ok")' <<<"$output"
 
 @test "missing training file" {
   run --separate-stderr "$BIN/ufo-train" "$TMP/nope.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/nope.h5: no such file"
+  assert_exit_error 1 "$TMP/nope.h5: no such file"
   [ -z "$output" ]
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
   make_synth_dataset "$TMP/d.h5" 32 10
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" --val "$TMP/nope-val.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/nope-val.h5: no such file"
+  assert_exit_error 1 "$TMP/nope-val.h5: no such file"
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" --resume "$TMP/nope-ck.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/nope-ck.h5: no such file"
+  assert_exit_error 1 "$TMP/nope-ck.h5: no such file"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
 @test "not an HDF5 file (data and checkpoint)" {
   echo "hello" >"$TMP/text.h5"
   run --separate-stderr "$BIN/ufo-train" "$TMP/text.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/text.h5: not an HDF5 file"
+  assert_exit_error 1 "$TMP/text.h5: not an HDF5 file"
   make_synth_dataset "$TMP/d.h5" 32 10
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" --resume "$TMP/text.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/text.h5: not an HDF5 file"
+  assert_exit_error 1 "$TMP/text.h5: not an HDF5 file"
   # A dataset is HDF5 but not a checkpoint.
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" --resume "$TMP/d.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/d.h5: not a ufo checkpoint (format=ufo-dataset)"
+  assert_exit_error 1 "$TMP/d.h5: not a ufo checkpoint (format=ufo-dataset)"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
@@ -216,11 +219,11 @@ print("ok")' <<<"$output"
   make_synth_dataset "$TMP/d.h5" 200 10 8 8 --zstd 0
   head -c $(( $(stat -c %s "$TMP/d.h5") / 2 )) "$TMP/d.h5" >"$TMP/half.h5"
   run --separate-stderr "$BIN/ufo-train" "$TMP/half.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/half.h5: truncated or corrupt HDF5 file"
+  assert_exit_error 1 "$TMP/half.h5: truncated or corrupt HDF5 file"
   "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 4 --stop-after 2 -t 1 -o "$TMP/a.h5" >/dev/null 2>&1
   head -c $(( $(stat -c %s "$TMP/a.ckpt.h5") / 2 )) "$TMP/a.ckpt.h5" >"$TMP/halfck.h5"
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 4 --resume "$TMP/halfck.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/halfck.h5: truncated or corrupt HDF5 file"
+  assert_exit_error 1 "$TMP/halfck.h5: truncated or corrupt HDF5 file"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
@@ -233,7 +236,7 @@ print("ok")' <<<"$output"
   run h5dump -a /arch/dim "$TMP/a.ckpt.h5"
   assert_output --partial '(0): 32'
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 4 --resume "$TMP/a.ckpt.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/a.ckpt.h5: /embed/patch/w has shape [16,16], expected [32,16]"
+  assert_exit_error 1 "$TMP/a.ckpt.h5: /embed/patch/w has shape [16,16], expected [32,16]"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
@@ -242,7 +245,7 @@ print("ok")' <<<"$output"
   # Uncompressed, so the stored labels are raw int32 LE: label 5 becomes 200.
   perl -0777 -i -pe 'BEGIN { binmode STDIN; binmode STDOUT } s/\x05\x00\x00\x00(\x06\x00\x00\x00\x07\x00\x00\x00\x08\x00\x00\x00\x09\x00\x00\x00)/\xc8\x00\x00\x00$1/' "$TMP/d.h5"
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/d.h5: label 200 at index 5 is out of range [0,10)"
+  assert_exit_error 1 "$TMP/d.h5: label 200 at index 5 is out of range [0,10)"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
@@ -255,45 +258,52 @@ print("ok")' <<<"$output"
   run "$BIN/ufo-data" info "$TMP/d.h5"
   assert_line $'count\t0'
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/d.h5: dataset is empty"
+  assert_exit_error 1 "$TMP/d.h5: dataset is empty"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
 @test "fewer images than one batch" {
   make_synth_dataset "$TMP/d.h5" 10 10
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/d.h5" "fewer than one batch of 16"
+  assert_exit_error 1 "$TMP/d.h5" "fewer than one batch of 16"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
 @test "patch size that does not divide the image names the data file" {
   make_synth_dataset "$TMP/d.h5" 32 10
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --patch 3 -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/d.h5: patch size 3 does not divide the image 8x8"
+  assert_exit_error 1 "$TMP/d.h5: patch size 3 does not divide the image 8x8"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
 @test "unknown option and missing dataset: usage error, exit 2" {
   make_synth_dataset "$TMP/d.h5" 32 10
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/m.h5" --frobnicate
-  [ "$status" -eq 2 ]
-  assert_one_line_error "frobnicate"
+  assert_exit_error 2 "frobnicate"
   run --separate-stderr "$BIN/ufo-train" "${TINY[@]}" -o "$TMP/m.h5"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "a training dataset (or --task) is required"
+  assert_exit_error 2 "a training dataset (or --task) is required"
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps abc -o "$TMP/m.h5"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "steps"
+  assert_exit_error 2 "steps"
+  run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/m.h5" --steps
+  assert_exit_error 2 "--steps"                          # a missing argument
+  # option values that no run can use: rejected before any training
+  run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" --preset tiny -b 0 -o "$TMP/m.h5"
+  assert_exit_error 2 "--batch must be positive"
+  run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --zstd 23 -o "$TMP/m.h5"
+  assert_exit_error 2 "--zstd" "23"
+  [ -z "$output" ]
+  run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --tau-end 0 -o "$TMP/m.h5"
+  assert_exit_error 2 "temperature must be positive"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
 
 @test "output in a missing directory fails before any training" {
   make_synth_dataset "$TMP/d.h5" 32 10
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/nonexistent/dir/m.h5"
-  assert_one_line_error "$TMP/nonexistent/dir/m.h5: directory does not exist"
+  assert_exit_error 1 "$TMP/nonexistent/dir/m.h5: directory does not exist"
   [ -z "$output" ]                    # not even the log header: nothing was trained
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" -o "$TMP/m.h5" --checkpoint "$TMP/gone/ck.h5"
-  assert_one_line_error "$TMP/gone/ck.h5: directory does not exist"
+  assert_exit_error 1 "$TMP/gone/ck.h5: directory does not exist"
   [ -z "$output" ]
   assert_no_output_file "$TMP/m.h5"
 }
@@ -303,12 +313,12 @@ print("ok")' <<<"$output"
   "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 4 --stop-after 2 --seed 3 -t 1 -o "$TMP/a.h5" >/dev/null 2>&1
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --dim 32 --steps 4 --seed 3 \
       --resume "$TMP/a.ckpt.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/a.ckpt.h5" "another architecture" "dim 16 vs 32"
+  assert_exit_error 1 "$TMP/a.ckpt.h5" "another architecture" "dim 16 vs 32"
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 4 --seed 4 --resume "$TMP/a.ckpt.h5" \
       -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/a.ckpt.h5" "--seed 3, not 4"
+  assert_exit_error 1 "$TMP/a.ckpt.h5" "--seed 3, not 4"
   "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 2 -t 1 -o "$TMP/final.h5" >/dev/null 2>&1
   run --separate-stderr "$BIN/ufo-train" "$TMP/d.h5" "${TINY[@]}" --steps 4 --resume "$TMP/final.h5" -o "$TMP/m.h5"
-  assert_one_line_error "$TMP/final.h5: has no /train_state to resume from"
+  assert_exit_error 1 "$TMP/final.h5: has no /train_state to resume from"
   assert_no_output_file "$TMP/m.h5" "$TMP/m.ckpt.h5"
 }
