@@ -46,18 +46,19 @@ ViTConfig arch_from_options(const po::variables_map& vm) {
     } catch (const Error& e) {
         throw UsageError(std::string("option --preset: ") + e.what());
     }
-    auto in_range = [&](const char* opt, int64_t hi) {
+    auto in_range = [&](const char* opt, int64_t hi, int64_t lo = 1) {
         if (!vm.count(opt)) return;
         const int v = vm[opt].as<int>();
-        if (v < 1 || v > hi)
-            throw UsageError("option --" + std::string(opt) + ": " + std::to_string(v) + " is outside 1.." + std::to_string(hi));
+        if (v < lo || v > hi)
+            throw UsageError("option --" + std::string(opt) + ": " + std::to_string(v) + " is outside " +
+                             std::to_string(lo) + ".." + std::to_string(hi));
     };
     in_range("patch", bounds::kMaxImageSide);
     in_range("dim", bounds::kMaxDim);
     in_range("depth", bounds::kMaxDepth);
     in_range("heads", bounds::kMaxHeads);
     in_range("mlp-hidden", bounds::kMaxMlpHidden);
-    in_range("classes", bounds::kMaxClasses);
+    in_range("classes", bounds::kMaxClasses, 2);
     if (vm.count("mlp-ratio")) {
         const double r = vm["mlp-ratio"].as<double>();
         const int dim = vm.count("dim") ? vm["dim"].as<int>() : c.dim;

@@ -71,7 +71,7 @@ Format parse_format(const std::string& s) {
     if (s == "csv") return Format::csv;
     if (s == "json") return Format::json;
     if (s == "jsonl") return Format::jsonl;
-    fail("", "option --format: '" + s + "' is not one of md, csv, json, jsonl");
+    throw UsageError("option --format: '" + s + "' is not one of md, csv, json, jsonl");
 }
 
 const std::vector<std::string>& columns() {

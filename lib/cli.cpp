@@ -3,7 +3,10 @@
 #include "atomic_file.h"
 #include "common.h"
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <unistd.h>
@@ -61,10 +64,10 @@ std::vector<int> int_list(const std::string& opt, const std::string& s) {
             if (used != tok.size() || v <= 0) throw std::invalid_argument(tok);
             out.push_back(v);
         } catch (const std::exception&) {
-            fail("", "option --" + opt + ": '" + tok + "' is not a positive integer");
+            throw UsageError("option --" + opt + ": '" + tok + "' is not a positive integer");
         }
     }
-    if (out.empty()) fail("", "option --" + opt + ": empty list");
+    if (out.empty()) throw UsageError("option --" + opt + ": empty list");
     return out;
 }
 
@@ -77,6 +80,17 @@ void check_outputs(const std::vector<std::string>& outputs, const std::vector<st
             if (same_file(outputs[i], outputs[j]))
                 throw UsageError(outputs[i] + ": named twice as an output (also " + outputs[j] + ")");
     }
+}
+
+uint64_t seed(const std::string& s) {
+    // Digits only: boost would read "-1" as 2^64 - 1.
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = s.empty() || s.find_first_not_of("0123456789") != std::string::npos
+                                     ? 0 : std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || !end || *end || errno == ERANGE)
+        throw UsageError("option --seed: '" + s + "' is not an integer in 0.." + std::to_string(UINT64_MAX));
+    return v;
 }
 
 bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }

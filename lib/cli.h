@@ -3,6 +3,7 @@
 #pragma once
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ std::vector<std::string> split(const std::string& s, char sep);
 // Usage error (exit 2) when an output path names one of the inputs (the same file, by device
 // and inode, or the same path once made canonical) or another output. "" and "-" are skipped.
 void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs);
+
+// --seed S: a non-negative integer below 2^64 (usage error otherwise).
+uint64_t seed(const std::string& s);
 
 bool stderr_is_tty();
 

@@ -64,7 +64,7 @@ int main_body(int argc, char** argv) {
         ("task", po::value<std::string>(), "task to run, by name (default: the first)")
         ("format,o", po::value<std::string>()->default_value("md"), "md, csv, json or jsonl")
         ("json", "same as -o jsonl")
-        ("seed", po::value<uint64_t>()->default_value(0), "seed for random weights and inputs");
+        ("seed", po::value<std::string>()->default_value("0"), "seed for random weights and inputs");
     po::options_description arch("architecture (without -m)");
     add_arch_options(arch);
     po::options_description all;
@@ -78,11 +78,11 @@ int main_body(int argc, char** argv) {
     auto threads = vm.count("threads") ? cli::int_list("threads", vm["threads"].as<std::string>())
                                        : std::vector<int>{omp_get_max_threads()};
     int reps = vm["reps"].as<int>(), warmup = vm["warmup"].as<int>();
-    if (reps < 1) fail("", "option --reps: must be at least 1");
-    if (warmup < 0) fail("", "option --warmup: must not be negative");
+    if (reps < 1) throw UsageError("option --reps: must be at least 1");
+    if (warmup < 0) throw UsageError("option --warmup: must not be negative");
     bool train = vm.count("train") > 0;
     bool gemm_only = vm.count("gemm") > 0;
-    uint64_t seed = vm["seed"].as<uint64_t>();
+    const uint64_t seed = cli::seed(vm["seed"].as<std::string>());
 
     std::unique_ptr<Model> model;
     std::string name;
@@ -90,12 +90,20 @@ int main_body(int argc, char** argv) {
         // A checkpoint carries its own architecture; silently ignoring flags would benchmark
         // something other than what the user asked for.
         if (arch_flags_given(vm))
-            fail("", "architecture options cannot be combined with -m (the checkpoint sets them)");
+            throw UsageError("architecture options cannot be combined with -m (the checkpoint sets them)");
         name = vm["model"].as<std::string>();
         model = load_checkpoint(name).model;
     } else {
         name = "arch";
-        model = std::make_unique<Model>(arch_from_options(vm));
+        // Without a checkpoint or data the flags are the whole model: one that cannot be built
+        // is a usage error.
+        const ViTConfig arch = arch_from_options(vm);
+        try {
+            arch.validate("");
+        } catch (const Error& e) {
+            throw UsageError(e.what());
+        }
+        model = std::make_unique<Model>(arch);
         model->init_weights(seed);
     }
     const ViTConfig& cfg = model->cfg;

@@ -175,14 +175,14 @@ int cmd_import_folder(int argc, char** argv, const std::string& cmdline) {
 int cmd_split(int argc, char** argv, const std::string& cmdline) {
     std::string input, fractions, counts;
     std::vector<std::string> outputs;
-    uint64_t seed = 0;
+    std::string seed_arg;
     int zstd = 3;
     po::options_description o("options");
     o.add_options()
         ("input", po::value(&input)->required(), "dataset to split ('-' = stdin)")
         ("fractions", po::value(&fractions), "2 or 3 fractions summing to 1, e.g. 0.8,0.1,0.1")
         ("count", po::value(&counts), "exact part sizes instead, e.g. 4000,1000")
-        ("seed", po::value(&seed)->default_value(0), "shuffle seed")
+        ("seed", po::value(&seed_arg)->default_value("0"), "shuffle seed")
         ("output,o", po::value(&outputs)->required(), "one output per part, in order (repeat -o)")
         ("zstd", po::value(&zstd)->default_value(3), "zstd level 1..22; 0 = uncompressed");
     po::positional_options_description pos;
@@ -192,6 +192,7 @@ int cmd_split(int argc, char** argv, const std::string& cmdline) {
                    "usage: ufo-data split IN.h5 (--fractions F,F[,F] | --count A,B[,C]) [--seed S] -o A.h5 -o B.h5 [-o C.h5]"))
         return 0;
     check_zstd(zstd);
+    const uint64_t seed = cli::seed(seed_arg);
     if (fractions.empty() == counts.empty()) usage_error("give exactly one of --fractions and --count");
     std::vector<double> fr;
     std::vector<int64_t> cn;

@@ -15,6 +15,7 @@ using namespace ufo;
 int main(int argc, char** argv) {
     return cli::run("ufo-train", [&]() -> int {
         TrainOptions o;
+        std::string seed_arg;
         po::options_description opts("Options");
         opts.add_options()
             ("help,h", "show this help")
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
             ("crop-pad", po::value(&o.augment.crop_pad)->default_value(0), "random crop with this zero padding")
             ("hflip", po::bool_switch(&o.augment.hflip), "random horizontal flips")
             ("erase", po::value(&o.augment.erase_prob)->default_value(0.0f, "0"), "random erasing probability")
-            ("seed", po::value(&o.seed)->default_value(0), "random seed (init, data order, augmentation)")
+            ("seed", po::value(&seed_arg)->default_value("0"), "random seed (init, data order, augmentation)")
             ("threads,t", po::value(&o.threads)->default_value(0), "threads (0: OMP_NUM_THREADS or all cores)")
             ("log-every", po::value(&o.log_every)->default_value(0), "log every N steps (0: every epoch)")
             ("ckpt-every", po::value(&o.ckpt_every)->default_value(0), "checkpoint every N steps (0: never)")
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
             t.lr_mult = std::stof(v);
             if (!(t.lr_mult >= 0) || !std::isfinite(t.lr_mult)) throw po::error("--task-lr-mult: " + t.name + "=" + v + " is not a multiplier >= 0");
         });
+        o.seed = cli::seed(seed_arg);
         // Values that cannot mean anything are usage errors, not silently replaced or clamped.
         auto need = [](bool ok, const std::string& what) { if (!ok) throw po::error(what); };
         auto finite = [](float v) { return std::isfinite(v); };

@@ -92,32 +92,38 @@ assert abs(ft / fi - 3) < 0.1, (fi, ft)
 
 @test "ufo-bench: an unknown option fails with one stderr line" {
   run --separate-stderr "$BIN/ufo-bench" --no-such-option
-  assert_one_line_error no-such-option
+  assert_exit_error 2 no-such-option
+  [ -z "$output" ]
 }
 
 @test "ufo-bench: a missing checkpoint fails and names the path" {
   run --separate-stderr "$BIN/ufo-bench" -m "$TMP/nope.h5" -b 1 --reps 1
-  assert_one_line_error "$TMP/nope.h5"
+  assert_exit_error 1 "$TMP/nope.h5: no such file"
+  [ -z "$output" ]
 }
 
 @test "ufo-bench: a bad batch list fails" {
   run --separate-stderr "$BIN/ufo-bench" "${TINY[@]}" -b 1,x
-  assert_one_line_error --batch "'x'"
+  assert_exit_error 2 --batch "'x'"
+  [ -z "$output" ]
 }
 
 @test "ufo-bench: an unknown task is named with the tasks there are" {
   run --separate-stderr "$BIN/ufo-bench" "${TINY[@]}" --task nope -b 1 --reps 1
-  assert_one_line_error "no task nope (tasks: main)"
+  assert_exit_error 1 "no task nope (tasks: main)"
+  [ -z "$output" ]
 }
 
 @test "ufo-bench: an unknown format fails" {
   run --separate-stderr "$BIN/ufo-bench" "${TINY[@]}" -o xml -b 1 --reps 1
-  assert_one_line_error xml
+  assert_exit_error 2 xml
+  [ -z "$output" ]
 }
 
 @test "ufo-bench: architecture flags are refused with -m" {
   run --separate-stderr "$BIN/ufo-bench" -m "$TMP/x.h5" --dim 8
-  assert_one_line_error -m
+  assert_exit_error 2 -m
+  [ -z "$output" ]
 }
 
 @test "bench-pytorch prints ufo-bench's columns for the reference model" {

@@ -27,11 +27,10 @@ info_value() {  # info_value FILE KEY
 
 @test "unknown command or no command: one line, exit 2" {
   run --separate-stderr "$BIN/ufo-data" frobnicate
-  [ "$status" -eq 2 ]
-  assert_one_line_error "unknown command 'frobnicate'"
+  assert_exit_error 2 "unknown command 'frobnicate'"
   run --separate-stderr "$BIN/ufo-data"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "missing command"
+  assert_exit_error 2 "missing command"
+  [ -z "$output" ]
 }
 
 @test "import-idx then info: counts, shape, classes (TSV and JSON)" {
@@ -82,7 +81,7 @@ PY
   [ "$(info_value "$TMP/g.h5" num_classes)" = 4 ]
   [ "$(info_value "$TMP/g.h5" shape)" = 3x3x1 ]
   run --separate-stderr "$BIN/ufo-data" import-grid "$TMP/sheet.png" --cell 3 --per-class 3 -o "$TMP/bad.h5"
-  assert_one_line_error "$TMP/sheet.png" "not a multiple of --per-class 3"
+  assert_exit_error 1 "$TMP/sheet.png" "not a multiple of --per-class 3"
   assert_no_output_file "$TMP/bad.h5"
 }
 
@@ -134,18 +133,20 @@ PY
 
 @test "missing input file" {
   run --separate-stderr "$BIN/ufo-data" info "$TMP/nope.h5"
-  assert_one_line_error "$TMP/nope.h5: no such file"
+  assert_exit_error 1 "$TMP/nope.h5: no such file"
+  [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-data" import-idx "$TMP/nope.idx" "$TMP/nope2.idx" -o "$TMP/o.h5"
-  assert_one_line_error "$TMP/nope.idx: no such file"
+  assert_exit_error 1 "$TMP/nope.idx: no such file"
   assert_no_output_file "$TMP/o.h5"
 }
 
 @test "not an HDF5 file" {
   echo "hello" >"$TMP/text.h5"
   run --separate-stderr "$BIN/ufo-data" info "$TMP/text.h5"
-  assert_one_line_error "$TMP/text.h5: not an HDF5 file"
+  assert_exit_error 1 "$TMP/text.h5: not an HDF5 file"
+  [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-data" split "$TMP/text.h5" --fractions 0.5,0.5 -o "$TMP/a.h5" -o "$TMP/b.h5"
-  assert_one_line_error "$TMP/text.h5: not an HDF5 file"
+  assert_exit_error 1 "$TMP/text.h5: not an HDF5 file"
   assert_no_output_file "$TMP/a.h5" "$TMP/b.h5"
 }
 
@@ -153,9 +154,10 @@ PY
   make_synth_dataset "$TMP/d.h5" 200 10 16 16 --zstd 0
   head -c $(( $(stat -c %s "$TMP/d.h5") / 2 )) "$TMP/d.h5" >"$TMP/half.h5"
   run --separate-stderr "$BIN/ufo-data" info "$TMP/half.h5"
-  assert_one_line_error "$TMP/half.h5: truncated or corrupt HDF5 file"
+  assert_exit_error 1 "$TMP/half.h5: truncated or corrupt HDF5 file"
+  [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-data" split "$TMP/half.h5" --count 10,10 -o "$TMP/a.h5" -o "$TMP/b.h5"
-  assert_one_line_error "$TMP/half.h5: truncated or corrupt HDF5 file"
+  assert_exit_error 1 "$TMP/half.h5: truncated or corrupt HDF5 file"
   assert_no_output_file "$TMP/a.h5" "$TMP/b.h5"
 }
 
@@ -163,42 +165,42 @@ PY
   make_synth_idx "$TMP" 20 10
   perl -i -pe 'BEGIN { binmode STDIN; binmode STDOUT } s/^(.{8}.{5})./$1\xc8/s if $. == 1' "$TMP/labels.idx"
   run --separate-stderr "$BIN/ufo-data" import-idx "$TMP/images.idx" "$TMP/labels.idx" --classes 0,1,2,3,4,5,6,7,8,9 -o "$TMP/o.h5"
-  assert_one_line_error "$TMP/labels.idx: label 200 at index 5 is out of range [0,10)"
+  assert_exit_error 1 "$TMP/labels.idx: label 200 at index 5 is out of range [0,10)"
   assert_no_output_file "$TMP/o.h5"
   # A valid file, then its stored labels patched in place (uncompressed, so they are raw int32 LE).
   make_synth_dataset "$TMP/ok.h5" 20 10 8 8 --zstd 0
   perl -0777 -i -pe 'BEGIN { binmode STDIN; binmode STDOUT } s/\x05\x00\x00\x00(\x06\x00\x00\x00\x07\x00\x00\x00\x08\x00\x00\x00\x09\x00\x00\x00)/\xc8\x00\x00\x00$1/' "$TMP/ok.h5"
   run --separate-stderr "$BIN/ufo-data" info "$TMP/ok.h5"
-  assert_one_line_error "$TMP/ok.h5: label 200 at index 5 is out of range [0,10)"
+  assert_exit_error 1 "$TMP/ok.h5: label 200 at index 5 is out of range [0,10)"
+  [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-data" split "$TMP/ok.h5" --count 10,10 -o "$TMP/a.h5" -o "$TMP/b.h5"
-  assert_one_line_error "$TMP/ok.h5: label 200 at index 5"
+  assert_exit_error 1 "$TMP/ok.h5: label 200 at index 5"
   assert_no_output_file "$TMP/a.h5" "$TMP/b.h5"
 }
 
 @test "empty dataset" {
   make_synth_idx "$TMP" 0 10
   run --separate-stderr "$BIN/ufo-data" import-idx "$TMP/images.idx" "$TMP/labels.idx" -o "$TMP/o.h5"
-  assert_one_line_error "$TMP/images.idx: dataset is empty"
+  assert_exit_error 1 "$TMP/images.idx: dataset is empty"
   assert_no_output_file "$TMP/o.h5"
 }
 
 @test "unknown option: usage error, exit 2" {
   make_synth_idx "$TMP" 10 10
   run --separate-stderr "$BIN/ufo-data" import-idx "$TMP/images.idx" "$TMP/labels.idx" -o "$TMP/o.h5" --frobnicate
-  [ "$status" -eq 2 ]
-  assert_one_line_error "frobnicate"
+  assert_exit_error 2 "frobnicate"
   assert_no_output_file "$TMP/o.h5"
   run --separate-stderr "$BIN/ufo-data" split "$TMP/x.h5" --fractions 0.5,0.5 -o "$TMP/a.h5"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "2 parts need 2 -o outputs"
+  assert_exit_error 2 "2 parts need 2 -o outputs"
+  assert_no_output_file "$TMP/a.h5"
 }
 
 @test "output in a missing directory fails before any work" {
   make_synth_idx "$TMP" 10 10
   run --separate-stderr "$BIN/ufo-data" import-idx "$TMP/images.idx" "$TMP/labels.idx" -o "$TMP/no/such/o.h5"
-  assert_one_line_error "$TMP/no/such/o.h5: directory does not exist"
+  assert_exit_error 1 "$TMP/no/such/o.h5: directory does not exist"
   make_synth_dataset "$TMP/d.h5" 20 10
   run --separate-stderr "$BIN/ufo-data" split "$TMP/d.h5" --count 10,10 -o "$TMP/a.h5" -o "$TMP/gone/b.h5"
-  assert_one_line_error "$TMP/gone/b.h5: directory does not exist"
+  assert_exit_error 1 "$TMP/gone/b.h5: directory does not exist"
   assert_no_output_file "$TMP/a.h5"
 }

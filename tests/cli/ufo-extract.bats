@@ -137,13 +137,13 @@ assert 0 < j["subnet_params"] < j["supernet_params"], j
   assert_output --partial "/blocks/1/ffn/shared/fc2/w"
   source_of "$TMP/shared.h5" blocks/0/ffn/shared/fc1/w | grep -q '"blocks/0/ffn/shared/fc1/w"'
   run --separate-stderr "$BIN/ufo-infer" -m "$TMP/shared.h5" "$A" -t 1
-  assert_one_line_error "$TMP/shared.h5" "no task head"
+  assert_exit_error 1 "$TMP/shared.h5" "no task head"
   [ -z "$output" ]
 }
 
 @test "a dense checkpoint is not a supernet" {
   run --separate-stderr "$BIN/ufo-extract" "$BATS_FILE_TMPDIR/dense.h5" --task main -o "$TMP/out.h5"
-  assert_one_line_error "dense.h5: is a dense checkpoint, not a Task-MoE supernet"
+  assert_exit_error 1 "dense.h5: is a dense checkpoint, not a Task-MoE supernet"
   [ -z "$output" ]
   assert_no_output_file "$TMP/out.h5"
 }
@@ -151,13 +151,13 @@ assert 0 < j["subnet_params"] < j["supernet_params"], j
 @test "an extracted subnet is not a supernet either" {
   "$BIN/ufo-extract" "$S" --task alpha -o "$TMP/sub.h5" >/dev/null 2>&1
   run --separate-stderr "$BIN/ufo-extract" "$TMP/sub.h5" --task alpha -o "$TMP/out.h5"
-  assert_one_line_error "sub.h5: is a subnet checkpoint, not a Task-MoE supernet"
+  assert_exit_error 1 "sub.h5: is a subnet checkpoint, not a Task-MoE supernet"
   assert_no_output_file "$TMP/out.h5"
 }
 
 @test "an unknown task names the supernet and lists its tasks" {
   run --separate-stderr "$BIN/ufo-extract" "$S" --task nosuch -o "$TMP/out.h5"
-  assert_one_line_error "supernet.h5: no task nosuch (tasks: alpha, beta)"
+  assert_exit_error 1 "supernet.h5: no task nosuch (tasks: alpha, beta)"
   [ -z "$output" ]
   assert_no_output_file "$TMP/out.h5"
 }
@@ -165,7 +165,7 @@ assert 0 < j["subnet_params"] < j["supernet_params"], j
 @test "a route table of another supernet (unknown task) names the table" {
   printf 'task\tlayer\tpath\ngamma\t0\town\ngamma\t1\tshared\n' >"$TMP/other.tsv"
   run --separate-stderr "$BIN/ufo-extract" "$S" --task alpha --routes "$TMP/other.tsv" -o "$TMP/out.h5"
-  assert_one_line_error "other.tsv" "gamma"
+  assert_exit_error 1 "other.tsv" "gamma"
   [ -z "$output" ]
   assert_no_output_file "$TMP/out.h5"
 }
@@ -173,32 +173,30 @@ assert 0 < j["subnet_params"] < j["supernet_params"], j
 @test "a route table with 3 layers for a depth-2 supernet names the table" {
   printf 'task\tlayer\tpath\nalpha\t0\town\nalpha\t1\tshared\nalpha\t2\town\n' >"$TMP/deep.tsv"
   run --separate-stderr "$BIN/ufo-extract" "$S" --task alpha --routes "$TMP/deep.tsv" -o "$TMP/out.h5"
-  assert_one_line_error "deep.tsv" "3 layers" "has 2"
+  assert_exit_error 1 "deep.tsv" "3 layers" "has 2"
   assert_no_output_file "$TMP/out.h5"
 }
 
 @test "a missing output directory is one line naming the path" {
   run --separate-stderr "$BIN/ufo-extract" "$S" --task alpha -o "$TMP/nodir/out.h5"
-  assert_one_line_error "$TMP/nodir/out.h5" "directory does not exist"
+  assert_exit_error 1 "$TMP/nodir/out.h5" "directory does not exist"
   [ -z "$output" ]
   [ ! -e "$TMP/nodir" ]
 }
 
 @test "usage errors: --task and --shared, neither, no -o, -o -, two stdins (exit 2)" {
   run --separate-stderr "$BIN/ufo-extract" "$S" --task alpha --shared -o "$TMP/out.h5"
-  assert_one_line_error "exactly one of --task"
-  [ "$status" -eq 2 ]
+  assert_exit_error 2 "exactly one of --task"
   run --separate-stderr "$BIN/ufo-extract" "$S" -o "$TMP/out.h5"
-  assert_one_line_error "exactly one of --task"
+  assert_exit_error 2 "exactly one of --task"
   run --separate-stderr "$BIN/ufo-extract" "$S" --task alpha
-  assert_one_line_error "output"
-  [ "$status" -eq 2 ]
+  assert_exit_error 2 "output"
   run --separate-stderr "$BIN/ufo-extract" "$S" --task alpha -o -
-  assert_one_line_error "stdout"
+  assert_exit_error 2 "stdout"
   run --separate-stderr "$BIN/ufo-extract" - --routes - --task alpha -o "$TMP/out.h5" <"$S"
-  assert_one_line_error "stdin"
+  assert_exit_error 2 "stdin"
   run --separate-stderr "$BIN/ufo-extract" --task alpha -o "$TMP/out.h5"
-  assert_one_line_error "supernet"
+  assert_exit_error 2 "supernet"
   assert_no_output_file "$TMP/out.h5"
 }
 

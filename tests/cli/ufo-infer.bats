@@ -172,7 +172,7 @@ print("ok")' "$TMP/a.png" "$TMP/b.png" <<<"$output"
 @test "image size: an error naming the file unless --resize is given" {
   write_pngs "$TMP" ok.png:8x8 big.png:12x10
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/ok.png" "$TMP/big.png" -t 1
-  assert_one_line_error "$TMP/big.png: image is 12x10 but the model takes 8x8 (use --resize)"
+  assert_exit_error 1 "$TMP/big.png: image is 12x10 but the model takes 8x8 (use --resize)"
   [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/ok.png" "$TMP/big.png" --resize -t 1
   assert_success
@@ -182,8 +182,7 @@ print("ok")' "$TMP/a.png" "$TMP/b.png" <<<"$output"
 @test "--summary without labels: one line on stderr, exit 1" {
   write_pngs "$TMP" a.png:8x8
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/a.png" --summary -t 1
-  [ "$status" -eq 1 ]
-  assert_one_line_error "$TMP/a.png" "no labels"
+  assert_exit_error 1 "$TMP/a.png" "no labels"
   [ -z "$output" ]
   mkdir -p "$TMP/set/x" "$TMP/set/y"
   write_pngs "$TMP/set/x" 1.png:8x8
@@ -200,37 +199,37 @@ print("ok")' "$TMP/a.png" "$TMP/b.png" <<<"$output"
 
 @test "missing files: model, dataset, image" {
   run --separate-stderr "$BIN/ufo-infer" -m "$TMP/nope.h5" "$TEST"
-  assert_one_line_error "$TMP/nope.h5: no such file"
+  assert_exit_error 1 "$TMP/nope.h5: no such file"
   [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/nope-data.h5"
-  assert_one_line_error "$TMP/nope-data.h5: no such file"
+  assert_exit_error 1 "$TMP/nope-data.h5: no such file"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/nope.png"
-  assert_one_line_error "$TMP/nope.png: no such file"
+  assert_exit_error 1 "$TMP/nope.png: no such file"
   [ -z "$output" ]
 }
 
 @test "not an HDF5 file, not a checkpoint, not an image" {
   echo "hello" >"$TMP/text.h5"
   run --separate-stderr "$BIN/ufo-infer" -m "$TMP/text.h5" "$TEST"
-  assert_one_line_error "$TMP/text.h5: not an HDF5 file"
+  assert_exit_error 1 "$TMP/text.h5: not an HDF5 file"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/text.h5"
-  assert_one_line_error "$TMP/text.h5: not an HDF5 file"
+  assert_exit_error 1 "$TMP/text.h5: not an HDF5 file"
   run --separate-stderr "$BIN/ufo-infer" -m "$TEST" "$TEST"
-  assert_one_line_error "$TEST: not a ufo checkpoint (format=ufo-dataset)"
+  assert_exit_error 1 "$TEST: not a ufo checkpoint (format=ufo-dataset)"
   echo "hello" >"$TMP/text.png"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/text.png"
-  assert_one_line_error "$TMP/text.png: not a PNG or JPEG image"
+  assert_exit_error 1 "$TMP/text.png: not a PNG or JPEG image"
   [ -z "$output" ]
 }
 
 @test "truncated HDF5 files: model and dataset" {
   head -c $(( $(stat -c %s "$M") / 2 )) "$M" >"$TMP/half-model.h5"
   run --separate-stderr "$BIN/ufo-infer" -m "$TMP/half-model.h5" "$TEST"
-  assert_one_line_error "$TMP/half-model.h5: truncated or corrupt HDF5 file"
+  assert_exit_error 1 "$TMP/half-model.h5: truncated or corrupt HDF5 file"
   make_synth_dataset "$TMP/d.h5" 200 10 8 8 --zstd 0
   head -c $(( $(stat -c %s "$TMP/d.h5") / 2 )) "$TMP/d.h5" >"$TMP/half.h5"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/half.h5"
-  assert_one_line_error "$TMP/half.h5: truncated or corrupt HDF5 file"
+  assert_exit_error 1 "$TMP/half.h5: truncated or corrupt HDF5 file"
   [ -z "$output" ]
 }
 
@@ -240,14 +239,14 @@ print("ok")' "$TMP/a.png" "$TMP/b.png" <<<"$output"
   run h5dump -a /arch/dim "$TMP/bad.h5"
   assert_output --partial '(0): 32'
   run --separate-stderr "$BIN/ufo-infer" -m "$TMP/bad.h5" "$TEST"
-  assert_one_line_error "$TMP/bad.h5: /embed/patch/w has shape [16,16], expected [32,16]"
+  assert_exit_error 1 "$TMP/bad.h5: /embed/patch/w has shape [16,16], expected [32,16]"
   [ -z "$output" ]
 }
 
 @test "images that do not fit the model: 12x12 dataset on an 8x8 model" {
   make_synth_dataset "$TMP/d12.h5" 20 10 12 12
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/d12.h5"
-  assert_one_line_error "$TMP/d12.h5: images are 12x12x1 but the model takes 8x8x1"
+  assert_exit_error 1 "$TMP/d12.h5: images are 12x12x1 but the model takes 8x8x1"
   [ -z "$output" ]
 }
 
@@ -257,39 +256,33 @@ print("ok")' "$TMP/a.png" "$TMP/b.png" <<<"$output"
     s/(\x01\x04[\x00\x01]\x00{5})\x14(\x00{7}\x08\x00{7}\x08\x00{7}\x01\x00{7})\x14/$1\x00$2\x00/;
     s/(\x01\x01[\x00\x01]\x00{5})\x14(\x00{7})\x14/$1\x00$2\x00/' "$TMP/e.h5"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/e.h5"
-  assert_one_line_error "$TMP/e.h5: dataset is empty"
+  assert_exit_error 1 "$TMP/e.h5: dataset is empty"
   [ -z "$output" ]
   make_synth_dataset "$TMP/l.h5" 20 10 8 8 --zstd 0
   perl -0777 -i -pe 'BEGIN { binmode STDIN; binmode STDOUT } s/\x05\x00\x00\x00(\x06\x00\x00\x00\x07\x00\x00\x00\x08\x00\x00\x00\x09\x00\x00\x00)/\xc8\x00\x00\x00$1/' "$TMP/l.h5"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TMP/l.h5"
-  assert_one_line_error "$TMP/l.h5: label 200 at index 5 is out of range [0,10)"
+  assert_exit_error 1 "$TMP/l.h5: label 200 at index 5 is out of range [0,10)"
   [ -z "$output" ]
 }
 
 @test "unknown task" {
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TEST" --task cars
-  assert_one_line_error "$M: no task cars (tasks: main)"
+  assert_exit_error 1 "$M: no task cars (tasks: main)"
   [ -z "$output" ]
 }
 
 @test "usage errors exit 2: unknown option, no input, no model, '-' with others, bad batch" {
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TEST" --frobnicate
-  [ "$status" -eq 2 ]
-  assert_one_line_error "frobnicate"
+  assert_exit_error 2 "frobnicate"
   run --separate-stderr "$BIN/ufo-infer" -m "$M"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "a dataset, image files or '-' is required"
+  assert_exit_error 2 "a dataset, image files or '-' is required"
   run --separate-stderr "$BIN/ufo-infer" "$TEST"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "model"
+  assert_exit_error 2 "model"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" - "$TEST"
-  [ "$status" -eq 2 ]
-  assert_one_line_error "'-' must be the only input"
+  assert_exit_error 2 "'-' must be the only input"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TEST" -b 0
-  [ "$status" -eq 2 ]
-  assert_one_line_error "--batch must be positive"
+  assert_exit_error 2 "--batch must be positive"
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$TEST" "$TEST"
-  [ "$status" -eq 1 ]
-  assert_one_line_error "$TEST: is an HDF5 file; give a dataset as the only input"
+  assert_exit_error 1 "$TEST: is an HDF5 file; give a dataset as the only input"
   [ -z "$output" ]
 }

@@ -164,7 +164,7 @@ assert abs(r["shared_ffn_params_fraction"] - r["shared_layers"] / 2) < 1e-9, r
   printf '#!/bin/sh\necho "line 1: unknown terminal" >&2\nexit 1\n' >"$TMP/bin/gnuplot"
   chmod +x "$TMP/bin/gnuplot"
   run --separate-stderr env PATH="$TMP/bin:$PATH" "$BIN/ufo-route" "$S" --plot "$TMP/routes.png"
-  assert_one_line_error "$TMP/routes.png" "gnuplot failed" "unknown terminal"
+  assert_exit_error 1 "$TMP/routes.png" "gnuplot failed" "unknown terminal"
   [ -z "$output" ]
   assert_no_output_file "$TMP/routes.png"
 }
@@ -172,7 +172,7 @@ assert abs(r["shared_ffn_params_fraction"] - r["shared_layers"] / 2) < 1e-9, r
 @test "--plot: no gnuplot on PATH gives one line and no PNG" {
   mkdir -p "$TMP/empty"
   run --separate-stderr env PATH="$TMP/empty" "$BIN/ufo-route" "$S" --plot "$TMP/routes.png"
-  assert_one_line_error "$TMP/routes.png" "gnuplot is not installed"
+  assert_exit_error 1 "$TMP/routes.png" "gnuplot is not installed"
   assert_no_output_file "$TMP/routes.png"
 }
 
@@ -188,56 +188,53 @@ assert abs(r["shared_ffn_params_fraction"] - r["shared_layers"] / 2) < 1e-9, r
 
 @test "bad input: a dense checkpoint" {
   run --separate-stderr "$BIN/ufo-route" "$D"
-  assert_one_line_error "$D" "is a dense checkpoint, not a Task-MoE supernet"
+  assert_exit_error 1 "$D" "is a dense checkpoint, not a Task-MoE supernet"
   [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-route" "$D" --harden --set main:0=own -o "$TMP/out.h5"
-  assert_one_line_error "$D" "is a dense checkpoint"
+  assert_exit_error 1 "$D" "is a dense checkpoint"
   assert_no_output_file "$TMP/out.h5"
 }
 
 @test "bad input: a route table with an unknown task" {
   printf 'task\tlayer\tpath\ngamma\t0\town\ngamma\t1\tshared\n' >"$TMP/other.tsv"
   run --separate-stderr "$BIN/ufo-route" "$S" --apply "$TMP/other.tsv" -o "$TMP/out.h5"
-  assert_one_line_error "$TMP/other.tsv" "gamma" "tasks: alpha, beta"
+  assert_exit_error 1 "$TMP/other.tsv" "gamma" "tasks: alpha, beta"
   assert_no_output_file "$TMP/out.h5"
 }
 
 @test "bad input: a route table with the wrong number of layers" {
   "$BIN/ufo-route" --harden "$S" 2>/dev/null | head -n 4 >"$TMP/short.tsv"   # beta lacks layer 1
   run --separate-stderr "$BIN/ufo-route" "$S" --apply "$TMP/short.tsv" -o "$TMP/out.h5"
-  assert_one_line_error "$TMP/short.tsv" "for task beta" "the supernet has 2"
+  assert_exit_error 1 "$TMP/short.tsv" "for task beta" "the supernet has 2"
   assert_no_output_file "$TMP/out.h5"
   { "$BIN/ufo-route" --harden "$S" 2>/dev/null; printf 'alpha\t2\town\n'; } >"$TMP/long.tsv"
   run --separate-stderr "$BIN/ufo-route" "$S" --apply "$TMP/long.tsv" -o "$TMP/out.h5"
-  assert_one_line_error "$TMP/long.tsv" "3 layers for task alpha" "the supernet has 2"
+  assert_exit_error 1 "$TMP/long.tsv" "3 layers for task alpha" "the supernet has 2"
   assert_no_output_file "$TMP/out.h5"
 }
 
 @test "bad input: --set with an unknown task, a layer out of range, a bad path" {
   run --separate-stderr "$BIN/ufo-route" "$S" --set nosuch:0=own -o "$TMP/out.h5"
-  assert_one_line_error "$S" "nosuch" "tasks: alpha, beta"
+  assert_exit_error 1 "$S" "nosuch" "tasks: alpha, beta"
   assert_no_output_file "$TMP/out.h5"
   run --separate-stderr "$BIN/ufo-route" "$S" --harden --set alpha:2=own
-  assert_one_line_error "$S" "layer 2 is out of range"
+  assert_exit_error 1 "$S" "layer 2 is out of range"
   [ -z "$output" ]
   run --separate-stderr "$BIN/ufo-route" "$S" --set alpha:0=both -o "$TMP/out.h5"
-  assert_one_line_error "alpha:0=both" "neither shared nor own"
-  [ "$status" -eq 2 ]
+  assert_exit_error 2 "alpha:0=both" "neither shared nor own"
   assert_no_output_file "$TMP/out.h5"
 }
 
 @test "usage errors: -o without a change, --apply or --set without -o, missing file" {
   run --separate-stderr "$BIN/ufo-route" "$S" -o "$TMP/out.h5"
-  assert_one_line_error "-o needs"
-  [ "$status" -eq 2 ]
+  assert_exit_error 2 "-o needs"
   run --separate-stderr "$BIN/ufo-route" "$S" --apply "$TMP/x.tsv"
-  assert_one_line_error "needs -o"
+  assert_exit_error 2 "needs -o"
   run --separate-stderr "$BIN/ufo-route" "$S" --set alpha:0=own
-  assert_one_line_error "needs -o"
+  assert_exit_error 2 "needs -o"
   run --separate-stderr "$BIN/ufo-route"
-  assert_one_line_error "supernet checkpoint is required"
+  assert_exit_error 2 "supernet checkpoint is required"
   run --separate-stderr "$BIN/ufo-route" "$TMP/nosuch.h5"
-  assert_one_line_error "$TMP/nosuch.h5" "no such file"
-  [ "$status" -eq 1 ]
+  assert_exit_error 1 "$TMP/nosuch.h5" "no such file"
   assert_no_output_file "$TMP/out.h5"
 }
