@@ -20,9 +20,10 @@ endif
 # SANITIZE=1: ASan + UBSan. -O1 rather than -O3: the instrumented build compiles about twice as
 # fast and runs the test suite at a similar speed (ASan's checks, not the optimiser, dominate),
 # and keeps stack traces exact. Any UB aborts (-fno-sanitize-recover), whatever UBSAN_OPTIONS says.
+SAN_OPT    ?= -O1
 ifeq ($(SANITIZE),1)
 ifneq ($(DEBUG),1)
-OPT        := -O1 -g -mavx2 -mfma -DNDEBUG
+OPT        := $(SAN_OPT) -g -mavx2 -mfma -DNDEBUG
 endif
 OPT        += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDSAN      := -fsanitize=address,undefined
@@ -145,7 +146,7 @@ FUZZ_SECONDS ?= 20
 FUZZ_OUT     ?= $(or $(TMPDIR),/tmp)/ufo-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++17 -O1 -g -mavx2 -mfma -DNDEBUG -fno-omit-frame-pointer -fopenmp -Wall -Wextra \
-                -Wno-unused-parameter -MMD -MP $(FUZZ_SAN)
+                -Wno-unused-parameter -Wno-pass-failed -MMD -MP $(FUZZ_SAN)
 FUZZ_CPPFLAGS = -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu/openblas-openmp $(HDF5_CFLAGS)
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.cpp)
 FUZZ_ALL     := $(FUZZ_SRC:tests/fuzz/%.cpp=%)

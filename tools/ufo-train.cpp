@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
         need(o.beta1 >= 0 && o.beta1 < 1, "--beta1 must be in [0,1)");
         need(o.beta2 >= 0 && o.beta2 < 1, "--beta2 must be in [0,1)");
         need(finite(o.clip) && o.clip >= 0, "--clip must be a finite number >= 0 (0: off)");
-        need(o.label_smoothing >= 0 && o.label_smoothing < 1, "--label-smoothing must be in [0,1)");
+        need(o.label_smoothing >= 0 && o.label_smoothing <= 1, "--label-smoothing must be in [0,1]");
         need(o.augment.crop_pad >= 0 && o.augment.crop_pad <= 1024, "--crop-pad must be in 0..1024");
         need(o.augment.erase_prob >= 0 && o.augment.erase_prob <= 1, "--erase must be a probability in [0,1]");
         need(o.log_every >= 0, "--log-every must be >= 0 (0: every epoch)");

@@ -654,7 +654,7 @@ print(idle)' "$TMP/p0.h5" "$TMP/batch.h5" "$TMP/sample.h5"
 
 @test "option values that cannot mean anything: exit 2, one line naming the option, no output" {
   bad=("-t -1" "--steps -1" "--epochs 0" "--lr -1" "--lr nan" "--min-lr -1" "--warmup -5" "--weight-decay -1"
-       "--beta1 1" "--beta2 -0.1" "--clip -1" "--label-smoothing 1" "--crop-pad -1" "--erase 2" "--log-every -1"
+       "--beta1 1" "--beta2 -0.1" "--clip -1" "--label-smoothing 1.5" "--crop-pad -1" "--erase 2" "--log-every -1"
        "--ckpt-every -1" "--stop-after -1" "--img 8x8" "--img 8x8x2" "--depth 0" "--dim 100000" "--heads 3"
        "--mlp-ratio -1" "--patch 0" "--classes 0")
   for b in "${bad[@]}"; do
