@@ -58,8 +58,32 @@ static void check_channels(const std::string& name, int channels) {
         fail(name, "cannot convert to " + std::to_string(channels) + " channels (use 1 or 3)");
 }
 
-Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int channels) {
+// The chunks libpng gets to see: every chunk's declared length must fit in the file (libpng
+// allocates a chunk's declared size before it finds the file too short), and text, ICC and
+// unknown ancillary chunks are dropped (their zlib streams can expand without bound, and the
+// pixels do not depend on them). Critical chunks and the colour-space ones are kept in order.
+static std::vector<uint8_t> png_pixel_chunks(const std::vector<uint8_t>& bytes, const std::string& name) {
+    static const char* keep[] = {"IHDR", "PLTE", "IDAT", "IEND", "tRNS", "gAMA", "cHRM", "sRGB", "sBIT", "bKGD"};
+    if (bytes.size() < 8) fail(name, "bad PNG: too short");
+    std::vector<uint8_t> out(bytes.begin(), bytes.begin() + 8);
+    size_t pos = 8;
+    while (pos + 12 <= bytes.size()) {
+        const uint32_t len = uint32_t(bytes[pos]) << 24 | uint32_t(bytes[pos + 1]) << 16 | uint32_t(bytes[pos + 2]) << 8 | bytes[pos + 3];
+        if (len > 0x7fffffffu || len > bytes.size() - pos - 12)
+            fail(name, "bad PNG: a chunk claims " + std::to_string(len) + " bytes, more than the file holds");
+        const char* type = reinterpret_cast<const char*>(bytes.data() + pos + 4);
+        bool kept = false;
+        for (const char* k : keep) kept = kept || std::memcmp(type, k, 4) == 0;
+        if (kept) out.insert(out.end(), bytes.begin() + long(pos), bytes.begin() + long(pos + 12 + len));
+        pos += 12 + size_t(len);
+        if (std::memcmp(type, "IEND", 4) == 0) break;
+    }
+    return out;
+}
+
+Image decode_png(const std::vector<uint8_t>& raw, const std::string& name, int channels) {
     check_channels(name, channels);
+    const std::vector<uint8_t> bytes = png_pixel_chunks(raw, name);
     png_image im;
     std::memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
