@@ -46,26 +46,31 @@ Handle plist(hid_t cls) {
 }
 
 // ---------------------------------------------------------------- zstd filter
-// The largest decompressed chunk the current read may produce: read_any sets it from the
-// dataset's chunk shape, so a forged frame header cannot make the filter allocate more.
-thread_local size_t t_max_chunk_bytes = size_t(1) << 30;
+// The exact size of a decompressed chunk of the read in progress (0: unknown, capped at 1 GiB).
+// read_any sets it from the dataset's chunk shape. A filtered chunk is always a whole chunk, and
+// HDF5 copies a whole chunk out of whatever the filter returns, so a frame that decodes to any
+// other size (a forged or truncated frame header) must fail, or HDF5 reads past the buffer; and
+// a forged header cannot make the filter allocate more than one chunk.
+thread_local size_t t_chunk_bytes = 0;
+constexpr size_t kUnknownChunkCap = size_t(1) << 30;
+size_t chunk_limit() { return t_chunk_bytes ? t_chunk_bytes : kUnknownChunkCap; }
 
 size_t zstd_decompress_unknown_size(size_t nbytes, size_t* buf_size, void** buf) {
     // Frames written without a content size (streaming writers) are decoded incrementally.
     ZSTD_DStream* ds = ZSTD_createDStream();
     if (!ds) return 0;
-    size_t cap = std::min(std::max<size_t>(nbytes * 4, 1 << 16), std::max<size_t>(t_max_chunk_bytes, 1)), used = 0;
+    size_t cap = std::min(std::max<size_t>(nbytes * 4, 1 << 16), chunk_limit()), used = 0;
     auto* out = static_cast<char*>(H5allocate_memory(cap, false));
     ZSTD_inBuffer in{*buf, nbytes, 0};
     size_t r = 1;
     while (out && r != 0) {
         if (used == cap) {
-            if (cap >= t_max_chunk_bytes) {  // more than the chunk can hold: corrupt or hostile
+            if (cap >= chunk_limit()) {  // more than the chunk can hold: corrupt or hostile
                 H5free_memory(out);
                 out = nullptr;
                 break;
             }
-            size_t ncap = std::min(cap * 2, t_max_chunk_bytes);
+            size_t ncap = std::min(cap * 2, chunk_limit());
             auto* grown = static_cast<char*>(H5allocate_memory(ncap, false));
             if (grown) std::memcpy(grown, out, used);
             H5free_memory(out);
@@ -82,6 +87,10 @@ size_t zstd_decompress_unknown_size(size_t nbytes, size_t* buf_size, void** buf)
         }
     }
     ZSTD_freeDStream(ds);
+    if (out && t_chunk_bytes && used != t_chunk_bytes) {
+        H5free_memory(out);
+        out = nullptr;
+    }
     if (!out) return 0;
     H5free_memory(*buf);
     *buf = out;
@@ -96,7 +105,7 @@ size_t zstd_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_values[],
         unsigned long long n = ZSTD_getFrameContentSize(*buf, nbytes);
         if (n == ZSTD_CONTENTSIZE_ERROR) return 0;
         if (n == ZSTD_CONTENTSIZE_UNKNOWN) return zstd_decompress_unknown_size(nbytes, buf_size, buf);
-        if (n > t_max_chunk_bytes) return 0;
+        if (n > chunk_limit() || (t_chunk_bytes && n != t_chunk_bytes)) return 0;
         void* out = H5allocate_memory(n ? n : 1, false);
         if (!out) return 0;
         size_t r = ZSTD_decompress(out, n, *buf, nbytes);
@@ -367,8 +376,8 @@ void read_any(const File& f, const std::string& dset, void* out, const std::vect
     for (auto s : dims) total *= s;
     if (total == 0) return;
     check_stored(f, dset);
-    // Bound what the zstd filter may produce to one chunk of this dataset.
-    size_t chunk_bytes = size_t(1) << 30;
+    // What the zstd filter must produce: exactly one chunk of this dataset.
+    size_t chunk_bytes = 0;
     Handle dcpl(H5Dget_create_plist(d.get()), H5Pclose);
     if (dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
         std::vector<hsize_t> cdims(dims.size() ? dims.size() : 1);
@@ -379,9 +388,9 @@ void read_any(const File& f, const std::string& dset, void* out, const std::vect
         int64_t bytes = 0;
         if (ok && bounds::mul(elems, int64_t(H5Tget_size(t.get())), &bytes)) chunk_bytes = size_t(bytes);
     }
-    t_max_chunk_bytes = chunk_bytes;
+    t_chunk_bytes = chunk_bytes;
     const herr_t r = H5Dread(d.get(), spec.mem(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
-    t_max_chunk_bytes = size_t(1) << 30;
+    t_chunk_bytes = 0;
     if (r < 0) fail(f.path(), "cannot read " + dset + " (truncated or corrupt data)");
 }
 
