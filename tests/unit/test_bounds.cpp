@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <cstdint>
 #include <limits>
@@ -82,4 +83,30 @@ TEST(Bounds, DatasetDeclaredButNotStoredIsRefusedBeforeAllocation) {
     }
     EXPECT_EQ(t / "d.h5" + ": /images declares shape [2000000000,2,2,1] but stores no data",
               test::error_of([&] { load_dataset(t / "d.h5"); }));
+}
+
+TEST(Bounds, ZstdChunkThatDecodesShortIsAnErrorNotAnOverread) {
+    // A zstd frame whose content is smaller than the chunk: HDF5 would copy a whole chunk out of
+    // the filter's shorter buffer (found by fuzz_dataset as a heap overflow).
+    test::TempDir t;
+    std::vector<uint8_t> data(64, 5);
+    {
+        h5::File f = h5::File::create(t / "z.h5");
+        h5::write_u8(f, "/x", data.data(), {8, 8}, 3);
+        f.close();
+    }
+    {
+        hid_t f = H5Fopen((t / "z.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+        ASSERT_GE(f, 0);
+        hid_t d = H5Dopen2(f, "/x", H5P_DEFAULT);
+        std::vector<uint8_t> half(32, 9), frame(ZSTD_compressBound(half.size()));
+        frame.resize(ZSTD_compress(frame.data(), frame.size(), half.data(), half.size(), 3));
+        hsize_t offset[2] = {0, 0};
+        ASSERT_GE(H5Dwrite_chunk(d, H5P_DEFAULT, 0, offset, frame.size(), frame.data()), 0);
+        H5Dclose(d);
+        H5Fclose(f);
+    }
+    h5::File f = h5::File::open_read(t / "z.h5");
+    EXPECT_EQ(t / "z.h5" + ": cannot read /x (truncated or corrupt data)",
+              test::error_of([&] { h5::read_u8(f, "/x", data.data(), {8, 8}); }));
 }
