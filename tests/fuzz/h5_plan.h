@@ -310,14 +310,14 @@ inline void mutate_plan(Choices& in, Plan& p) {
                 if (!p.attrs.empty()) mutate_attr(in, p.attrs[p.attrs.size() - 1 - in.below(p.attrs.size())]);
                 break;
             case 3:
-                if (!p.attrs.empty()) p.attrs.erase(p.attrs.begin() + long(in.below(p.attrs.size())));
+                if (!p.attrs.empty()) p.attrs.erase(p.attrs.end() - 1 - long(in.below(p.attrs.size())));
                 break;
             case 4: case 5:
                 if (!p.dsets.empty()) mutate_dset(in, p.dsets[p.dsets.size() - 1 - in.below(p.dsets.size())]);
                 break;
             case 6:
                 if (!p.dsets.empty()) {
-                    size_t k = in.below(p.dsets.size());
+                    size_t k = p.dsets.size() - 1 - in.below(p.dsets.size());
                     if (in.flag()) p.dsets.erase(p.dsets.begin() + long(k));
                     else p.dsets[k].path = any_path();  // a dataset where a group is expected
                 }
@@ -439,7 +439,10 @@ inline void fill_values(const DsetSpec& d, size_t n, std::vector<double>& fv, st
         int64_t k = 0;
         switch (d.fill) {
             case Fill::Pattern:
-                v = std::sin(double(i) * 0.7) * 0.1 + (d.path.find("std") != std::string::npos ? 0.5 : 0.0);
+                // Valid as stored by the tools: std > 0, AdamW second moments >= 0.
+                v = std::sin(double(i) * 0.7) * 0.1;
+                if (d.path.find("std") != std::string::npos) v += 0.5;
+                if (d.path.find("adam_v") != std::string::npos) v = std::fabs(v);
                 k = d.modulo > 0 ? int64_t(i) % d.modulo : int64_t(i * 37 % 251);
                 break;
             case Fill::Zero: break;
