@@ -14,7 +14,7 @@ namespace po = boost::program_options;
 void add_arch_options(po::options_description& opts) {
     po::options_description a("Architecture");
     a.add_options()
-        ("preset", po::value<std::string>()->default_value("ref"), "tiny | small | ref (DESIGN.md reference model)")
+        ("preset", po::value<std::string>()->default_value("ref"), "tiny | small | ref (reference ViT: 28x28x1, patch 4, dim 192, depth 6)")
         ("img", po::value<std::string>(), "input shape HxWxC (default: the dataset's, else the preset's)")
         ("patch", po::value<int>(), "patch size (must divide H and W)")
         ("dim", po::value<int>(), "embedding dimension")
