@@ -68,7 +68,7 @@ FLAGS_STAMP := $(BUILD)/.mode
 MODE_LINE  := $(CXX) $(OPT) cuda=$(USE_CUDA) blas=openmp
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = "$(MODE_LINE)" ] || echo "$(MODE_LINE)" > $(FLAGS_STAMP))
 
-LIB_SRC    := $(wildcard lib/*.cpp) $(wildcard kernels/*.cpp)
+LIB_SRC    := $(wildcard lib/*/*.cpp) $(wildcard kernels/*.cpp)
 LIB_OBJ    := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
 TOOL_SRC   := $(wildcard tools/ufo-*.cpp)
 TOOLS      := $(TOOL_SRC:tools/%.cpp=$(BUILD)/%)

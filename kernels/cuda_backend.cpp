@@ -2,7 +2,7 @@
 #ifndef UFO_CUDA
 #include "cuda_backend.h"
 
-#include "common.h"
+#include "base/common.h"
 
 namespace ufo::cuda {
 

@@ -1,16 +1,16 @@
 // ufo-bench — inference latency/throughput and training-step speed of a checkpoint or of an
 // architecture given by flags, over a grid of thread counts and batch sizes.
-#include "arch_options.h"
-#include "bench.h"
-#include "blas.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "common.h"
-#include "data_parallel.h"
-#include "gemm_plan.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
+#include "tool/arch_options.h"
+#include "tool/bench.h"
+#include "layers/blas.h"
+#include "io/checkpoint.h"
+#include "tool/cli.h"
+#include "base/common.h"
+#include "train/data_parallel.h"
+#include "layers/gemm_plan.h"
+#include "nn/model.h"
+#include "train/optim.h"
+#include "base/rng.h"
 
 #include <cstdio>
 #include <iostream>

@@ -1,9 +1,9 @@
 // ufo-data — import, split and inspect ufo dataset files (man/ufo-data.1).
-#include "atomic_file.h"
-#include "cli.h"
-#include "common.h"
-#include "dataset.h"
-#include "image_io.h"
+#include "io/atomic_file.h"
+#include "tool/cli.h"
+#include "base/common.h"
+#include "io/dataset.h"
+#include "io/image_io.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,12 +1,12 @@
 // ufo-extract — cuts a standalone checkpoint (kind "subnet") out of a Task-MoE supernet: one
 // task's sub-network along its route, or the shared branch (see man/ufo-extract.1).
-#include "atomic_file.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "common.h"
-#include "extract.h"
-#include "model.h"
-#include "routes.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
+#include "tool/cli.h"
+#include "base/common.h"
+#include "nn/extract.h"
+#include "nn/model.h"
+#include "io/routes.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,13 +1,13 @@
 // ufo-infer — predictions of a checkpoint on an HDF5 dataset or on image files, with an
 // optional accuracy / per-class / confusion-matrix summary (see man/ufo-infer.1).
-#include "blas.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "common.h"
-#include "dataset.h"
-#include "image_io.h"
-#include "infer.h"
-#include "model.h"
+#include "layers/blas.h"
+#include "io/checkpoint.h"
+#include "tool/cli.h"
+#include "base/common.h"
+#include "io/dataset.h"
+#include "io/image_io.h"
+#include "train/infer.h"
+#include "nn/model.h"
 
 #include <nlohmann/json.hpp>
 

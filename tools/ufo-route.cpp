@@ -2,13 +2,13 @@
 // and layer, how much of the network each pair of tasks shares, a heatmap (text on a TTY, PNG
 // with gnuplot), route tables (argmax, overrides) and writing a table back into a supernet
 // (see man/ufo-route.1).
-#include "atomic_file.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "common.h"
-#include "model.h"
-#include "router.h"
-#include "routes.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
+#include "tool/cli.h"
+#include "base/common.h"
+#include "nn/model.h"
+#include "nn/router.h"
+#include "io/routes.h"
 
 #include <nlohmann/json.hpp>
 

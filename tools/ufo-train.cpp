@@ -1,8 +1,8 @@
 // ufo-train — train a ViT on an HDF5 dataset (see man/ufo-train.1).
-#include "arch_options.h"
-#include "cli.h"
-#include "common.h"
-#include "train.h"
+#include "tool/arch_options.h"
+#include "tool/cli.h"
+#include "base/common.h"
+#include "train/train.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,12 +5,12 @@
 // small dense, supernet or subnet ViT picked by the first bytes, its tensors from param_layout(),
 // optionally /train_state. Oracles beyond "no crash": a file the reader accepts must have been
 // read as stored (an /arch integer of 2^32+16 must not load as 16), and its input std must be > 0.
-#include "checkpoint.h"
-#include "common.h"
+#include "io/checkpoint.h"
+#include "base/common.h"
 #include "fuzz_common.h"
-#include "h5.h"
+#include "io/h5.h"
 #include "h5_plan.h"
-#include "model.h"
+#include "nn/model.h"
 
 #include <cmath>
 #include <cstdint>

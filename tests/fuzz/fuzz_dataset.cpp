@@ -5,10 +5,10 @@
 // [N,H,W,C], /labels int32 [N] in range, class_names/num_classes and the provenance attributes,
 // optionally zstd-compressed. Oracle beyond "no crash": an accepted dataset is self-consistent
 // (Dataset::validate) and has the shape and class count the file declares.
-#include "common.h"
-#include "dataset.h"
+#include "base/common.h"
+#include "io/dataset.h"
 #include "fuzz_common.h"
-#include "h5.h"
+#include "io/h5.h"
 #include "h5_plan.h"
 
 #include <cstdint>

@@ -8,10 +8,10 @@
 // Seeds (tests/fuzz/make-seeds) are valid pairs in this layout. The gzip flags compress the
 // mutated bytes, so the fuzzer reaches the IDX parser through zlib as ufo-data does for .gz
 // files. Oracle: an accepted import is a valid Dataset whose shape is the header's.
-#include "common.h"
-#include "dataset.h"
+#include "base/common.h"
+#include "io/dataset.h"
 #include "fuzz_common.h"
-#include "image_io.h"
+#include "io/image_io.h"
 
 #include <zlib.h>
 

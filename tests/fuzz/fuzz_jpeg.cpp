@@ -1,9 +1,9 @@
 // fuzz_jpeg — decode_jpeg (lib/image_io.h) from memory. Raw bytes; seeds are small JPEGs
 // (gray, RGB, 4:2:0 and 4:4:4, progressive, restart markers: tests/fuzz/seed_images.cpp). An image
 // that decodes is decoded again as gray and as RGB. Oracle: the buffer matches the reported size.
-#include "common.h"
+#include "base/common.h"
 #include "fuzz_common.h"
-#include "image_io.h"
+#include "io/image_io.h"
 
 #include <cstdint>
 #include <vector>

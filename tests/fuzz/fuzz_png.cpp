@@ -1,9 +1,9 @@
 // fuzz_png — decode_png (lib/image_io.h) from memory. Raw bytes; seeds are small PNGs of every
 // colour type, bit depth and interlacing (tests/fuzz/seed_images.cpp). An image that decodes is
 // decoded again as gray and as RGB. Oracle: the pixel buffer matches the reported size.
-#include "common.h"
+#include "base/common.h"
 #include "fuzz_common.h"
-#include "image_io.h"
+#include "io/image_io.h"
 
 #include <cstdint>
 #include <vector>

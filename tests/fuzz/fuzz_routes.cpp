@@ -2,10 +2,10 @@
 // (lib/routes.h). Raw text input; seeds are valid tables (tests/fuzz/make-seeds).
 // Oracles: a table that applies leaves a valid supernet whose routes are the table's, and
 // format_route_table -> parse_route_table round-trips them.
-#include "common.h"
+#include "base/common.h"
 #include "fuzz_common.h"
-#include "model.h"
-#include "routes.h"
+#include "nn/model.h"
+#include "io/routes.h"
 
 #include <cstdint>
 #include <string>

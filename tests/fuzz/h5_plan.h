@@ -15,8 +15,8 @@
 // always choose the unmutated default, so the empty input is a valid file and a short input a
 // valid file with few mutations. Nothing here calls the readers.
 #pragma once
-#include "common.h"
-#include "h5.h"
+#include "base/common.h"
+#include "io/h5.h"
 
 #include <hdf5.h>
 #include <zstd.h>

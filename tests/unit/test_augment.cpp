@@ -4,7 +4,7 @@
 // shift leaves the image, a flip is the mirror image, erasing overwrites one rectangle of 2%..25%
 // of the image with aspect 0.3..3.3, the same sample seed gives the same output, and all-off is
 // the identity.
-#include "augment.h"
+#include "train/augment.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // Statistics and table printers of lib/bench.h.
-#include "bench.h"
-#include "common.h"
-#include "gemm_plan.h"
-#include "model.h"
+#include "tool/bench.h"
+#include "base/common.h"
+#include "layers/gemm_plan.h"
+#include "nn/model.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

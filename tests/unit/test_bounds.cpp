@@ -1,10 +1,10 @@
 // The bounded-reader layer: overflow-checked products, ranges, memory checks, and the readers
 // that use them on files crafted with sizes beyond every limit.
-#include "bounds.h"
-#include "checkpoint.h"
-#include "dataset.h"
-#include "h5.h"
-#include "routes.h"
+#include "base/bounds.h"
+#include "io/checkpoint.h"
+#include "io/dataset.h"
+#include "io/h5.h"
+#include "io/routes.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>

@@ -1,9 +1,9 @@
 // The CUDA backend against the CPU path. Runs where a device exists; elsewhere it checks that
 // the backend reports itself unavailable instead of pretending.
-#include "blas.h"
+#include "layers/blas.h"
 #include "cuda_backend.h"
-#include "layers.h"
-#include "rng.h"
+#include "layers/layers.h"
+#include "base/rng.h"
 
 #include <gtest/gtest.h>
 

@@ -5,11 +5,11 @@
 // batch sum taken as two partial sums; in float32 that reorders additions of O(1) terms over at
 // most B*T = 5*17 rows, so agreement to 1e-5 relative (plus 1e-6 absolute for tiny entries) is
 // float32 rounding, while any wrong row offset or scale shows up as an O(1) relative error.
-#include "blas.h"
-#include "data_parallel.h"
-#include "model.h"
-#include "rng.h"
-#include "router.h"
+#include "layers/blas.h"
+#include "train/data_parallel.h"
+#include "nn/model.h"
+#include "base/rng.h"
+#include "nn/router.h"
 
 #include <gtest/gtest.h>
 

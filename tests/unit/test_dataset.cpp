@@ -1,8 +1,8 @@
 // The dataset file (lib/dataset.h), importers and resize (lib/image_io.h), splits.
-#include "common.h"
-#include "dataset.h"
-#include "h5.h"
-#include "image_io.h"
+#include "base/common.h"
+#include "io/dataset.h"
+#include "io/h5.h"
+#include "io/image_io.h"
 
 #include <gtest/gtest.h>
 #include <jpeglib.h>

@@ -8,10 +8,10 @@
 // absolute error of ~1e-4..1e-3 on the numeric derivative; the truncation error of central
 // differences is O(eps^2 |f'''|) ~ 1e-4 for these smooth functions. A wrong backward (missing
 // term, wrong sign, wrong stride) is off by O(1) relative, far outside the tolerance.
-#include "layers.h"
-#include "model.h"
-#include "router.h"
-#include "rng.h"
+#include "layers/layers.h"
+#include "nn/model.h"
+#include "nn/router.h"
+#include "base/rng.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The HDF5 layer (lib/h5.h) and atomic outputs (lib/atomic_file.h).
-#include "atomic_file.h"
-#include "common.h"
-#include "h5.h"
+#include "io/atomic_file.h"
+#include "base/common.h"
+#include "io/h5.h"
 
 #include <gtest/gtest.h>
 

@@ -2,9 +2,9 @@
 // Tolerance: 2e-5 relative to the largest magnitude of the output. The twins accumulate in double
 // and use libm; the fast path accumulates float sums of <= 200 terms in a different order
 // (error ~ terms * 6e-8 ~ 1e-5) and uses exp8 (relative error < 2e-7).
-#include "layers.h"
+#include "layers/layers.h"
 #include "reference.h"
-#include "rng.h"
+#include "base/rng.h"
 
 #include <gtest/gtest.h>
 

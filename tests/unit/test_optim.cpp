@@ -2,10 +2,10 @@
 // schedule, global-norm clipping and the per-task loss weight, each against values computed by
 // hand in double precision. Non-default betas and decay throughout, so that a config field the
 // optimiser ignored (falling back to its default) shows up as a wrong value.
-#include "data_parallel.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
+#include "train/data_parallel.h"
+#include "nn/model.h"
+#include "train/optim.h"
+#include "base/rng.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // Task-MoE supernet: routing determinism, hard gates against hard routes, route tables,
 // checkpoint round trip of routes, and extracted sub-networks against the supernet.
 // (The gradients of the mixing FFN and the router are checked in test_gradcheck.cpp.)
-#include "checkpoint.h"
-#include "extract.h"
-#include "model.h"
-#include "rng.h"
-#include "router.h"
-#include "routes.h"
+#include "io/checkpoint.h"
+#include "nn/extract.h"
+#include "nn/model.h"
+#include "base/rng.h"
+#include "nn/router.h"
+#include "io/routes.h"
 #include "test_util.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // test_util.h — helpers shared by the unit tests: a self-removing temp directory and a way to
 // capture the message of the ufo::Error a call throws.
 #pragma once
-#include "common.h"
+#include "base/common.h"
 
 #include <cstdlib>
 #include <filesystem>

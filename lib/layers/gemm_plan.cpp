@@ -1,0 +1,91 @@
+// gemm_plan.cpp — the model's sgemm calls, listed in the order model.cpp and layers.cpp issue them.
+#include "layers/gemm_plan.h"
+
+#include "layers/blas.h"
+
+#include <algorithm>
+
+namespace ufo {
+
+namespace {
+
+// A linear layer out[Nr,OC] = inp[Nr,IC] w[OC,IC]^T (matmul_forward).
+GemmCall linear_fwd(int Nr, int IC, int OC, bool acc) { return {false, true, Nr, OC, IC, acc ? 1.0f : 0.0f, 1}; }
+// Its input gradient dinp[Nr,IC] = dout[Nr,OC] w[OC,IC] and weight gradient dw[OC,IC] += dout^T inp.
+GemmCall linear_dinp(int Nr, int IC, int OC, bool acc) { return {false, false, Nr, IC, OC, acc ? 1.0f : 0.0f, 1}; }
+GemmCall linear_dw(int Nr, int IC, int OC) { return {true, false, OC, IC, Nr, 1.0f, 1}; }
+
+}  // namespace
+
+std::vector<GemmCall> gemm_plan(const ViTConfig& cfg, const Active& in, int B, bool train) {
+    Active a = in;
+    a.resolve(cfg);
+    const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
+    const int Nt = B * T, K = cfg.tasks[size_t(a.task)].num_classes;
+    std::vector<GemmCall> plan;
+    auto qkv_calls = [&](int A, auto make) {   // fused when all heads are active, else q, k, v slices
+        if (A == C) plan.push_back(make(3 * C, false));
+        else for (int part = 0; part < 3; ++part) plan.push_back(make(A, part > 0));
+    };
+
+    plan.push_back(linear_fwd(B * P, pd, C, false));
+    for (int l = 0; l < a.depth; ++l) {
+        const int nh = a.heads[size_t(l)], A = nh * hd, H = a.hidden[size_t(l)];
+        qkv_calls(A, [&](int oc, bool) { return linear_fwd(Nt, C, oc, false); });
+        plan.push_back({false, true, T, T, hd, 0.0f, B * nh});    // q k^T
+        plan.push_back({false, false, T, hd, T, 0.0f, B * nh});   // att v
+        plan.push_back(linear_fwd(Nt, A, C, true));               // proj, into the residual
+        plan.push_back(linear_fwd(Nt, C, H, false));              // fc1
+        plan.push_back(linear_fwd(Nt, H, C, true));               // fc2, into the residual
+    }
+    plan.push_back(linear_fwd(B, C, K, false));                   // head
+    if (!train) return plan;
+
+    plan.push_back(linear_dinp(B, C, K, false));
+    plan.push_back(linear_dw(B, C, K));
+    for (int l = a.depth - 1; l >= 0; --l) {
+        const int nh = a.heads[size_t(l)], A = nh * hd, H = a.hidden[size_t(l)];
+        plan.push_back(linear_dinp(Nt, H, C, false));             // fc2
+        plan.push_back(linear_dw(Nt, H, C));
+        plan.push_back(linear_dinp(Nt, C, H, false));             // fc1
+        plan.push_back(linear_dw(Nt, C, H));
+        plan.push_back(linear_dinp(Nt, A, C, false));             // proj
+        plan.push_back(linear_dw(Nt, A, C));
+        plan.push_back({true, false, T, hd, T, 1.0f, B * nh});    // dv += att^T dy
+        plan.push_back({false, true, T, T, hd, 0.0f, B * nh});    // d att = dy v^T
+        plan.push_back({false, false, T, hd, T, 1.0f, B * nh});   // dq += ds k
+        plan.push_back({true, false, T, hd, T, 1.0f, B * nh});    // dk += ds^T q
+        qkv_calls(A, [&](int oc, bool acc) { return linear_dinp(Nt, C, oc, acc || cfg.parallel_block); });
+        qkv_calls(A, [&](int oc, bool) { return linear_dw(Nt, C, oc); });
+    }
+    plan.push_back(linear_dw(B * P, pd, C));                      // patch embedding: no input gradient
+    return plan;
+}
+
+double gemm_flops(const std::vector<GemmCall>& plan) {
+    double f = 0;
+    for (const auto& g : plan) f += g.flops();
+    return f;
+}
+
+GemmRunner::GemmRunner(const std::vector<GemmCall>& plan) {
+    size_t a = 1, b = 1, c = 1;
+    for (const auto& g : plan) {
+        a = std::max(a, size_t(g.M) * g.K);
+        b = std::max(b, size_t(g.K) * g.N);
+        c = std::max(c, size_t(g.M) * g.N);
+    }
+    // Small constants: thousands of accumulating calls stay far from overflow and denormals.
+    a_.assign(a, 1e-3f);
+    b_.assign(b, 1e-3f);
+    c_.assign(c, 0.0f);
+}
+
+void GemmRunner::run(const std::vector<GemmCall>& plan) {
+    for (const auto& g : plan)
+        for (int i = 0; i < g.count; ++i)
+            sgemm(g.trans_a, g.trans_b, g.M, g.N, g.K, 1.0f, a_.data(), g.trans_a ? g.M : g.K, b_.data(),
+                  g.trans_b ? g.K : g.N, g.beta, c_.data(), g.N);
+}
+
+}  // namespace ufo

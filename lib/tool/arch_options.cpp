@@ -1,0 +1,97 @@
+// arch_options.cpp — architecture flags shared by the tools.
+#include "tool/arch_options.h"
+
+#include "base/bounds.h"
+#include "tool/cli.h"
+#include "base/common.h"
+
+#include <cstdio>
+
+namespace ufo {
+
+namespace po = boost::program_options;
+
+void add_arch_options(po::options_description& opts) {
+    po::options_description a("Architecture");
+    a.add_options()
+        ("preset", po::value<std::string>()->default_value("ref"), "tiny | small | ref (reference ViT: 28x28x1, patch 4, dim 192, depth 6)")
+        ("img", po::value<std::string>(), "input shape HxWxC (default: the dataset's, else the preset's)")
+        ("patch", po::value<int>(), "patch size (must divide H and W)")
+        ("dim", po::value<int>(), "embedding dimension")
+        ("depth", po::value<int>(), "number of blocks")
+        ("heads", po::value<int>(), "attention heads (dim must be divisible)")
+        ("mlp-ratio", po::value<double>(), "FFN hidden size as a multiple of dim")
+        ("mlp-hidden", po::value<int>(), "FFN hidden size (overrides --mlp-ratio)")
+        ("classes", po::value<int>(), "number of classes (default: the dataset's)")
+        ("qk-norm", po::bool_switch(), "LayerNorm on queries and keys (ViT-22B)")
+        ("parallel-block", po::bool_switch(), "y = x + Attn(LN(x)) + MLP(LN(x)) (ViT-22B)")
+        ("no-qkv-bias", po::bool_switch(), "no bias in the fused qkv projection (ViT-22B)");
+    opts.add(a);
+}
+
+bool arch_flags_given(const po::variables_map& vm) {
+    for (const char* k : {"img", "patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden", "classes"})
+        if (vm.count(k)) return true;
+    for (const char* k : {"qk-norm", "parallel-block", "no-qkv-bias"})
+        if (vm.count(k) && vm[k].as<bool>()) return true;
+    return !vm["preset"].defaulted();
+}
+
+// Flag values are usage errors (exit 2) when they cannot describe a model at all; whether the
+// model fits the data is checked later, against the data.
+ViTConfig arch_from_options(const po::variables_map& vm) {
+    ViTConfig c;
+    try {
+        c = preset(vm["preset"].as<std::string>());
+    } catch (const Error& e) {
+        throw UsageError(std::string("option --preset: ") + e.what());
+    }
+    auto in_range = [&](const char* opt, int64_t hi, int64_t lo = 1) {
+        if (!vm.count(opt)) return;
+        const int v = vm[opt].as<int>();
+        if (v < lo || v > hi)
+            throw UsageError("option --" + std::string(opt) + ": " + std::to_string(v) + " is outside " +
+                             std::to_string(lo) + ".." + std::to_string(hi));
+    };
+    in_range("patch", bounds::kMaxImageSide);
+    in_range("dim", bounds::kMaxDim);
+    in_range("depth", bounds::kMaxDepth);
+    in_range("heads", bounds::kMaxHeads);
+    in_range("mlp-hidden", bounds::kMaxMlpHidden);
+    in_range("classes", bounds::kMaxClasses, 2);
+    if (vm.count("mlp-ratio")) {
+        const double r = vm["mlp-ratio"].as<double>();
+        const int dim = vm.count("dim") ? vm["dim"].as<int>() : c.dim;
+        if (!(r > 0) || r * dim + 0.5 < 1 || r * dim > double(bounds::kMaxMlpHidden))
+            throw UsageError("option --mlp-ratio: " + std::to_string(r) + " times dim " + std::to_string(dim) +
+                             " is not a hidden size in 1.." + std::to_string(bounds::kMaxMlpHidden));
+    }
+    if (vm.count("img")) {
+        int h = 0, w = 0, ch = 0;
+        char tail = 0;
+        const std::string s = vm["img"].as<std::string>();
+        if (std::sscanf(s.c_str(), "%dx%dx%d%c", &h, &w, &ch, &tail) != 3 || h <= 0 || w <= 0 || h > bounds::kMaxImageSide ||
+            w > bounds::kMaxImageSide || (ch != 1 && ch != 3))
+            throw UsageError("option --img: '" + s + "' is not HxWxC with sides 1.." + std::to_string(bounds::kMaxImageSide) +
+                             " and C 1 or 3");
+        c.img_h = h; c.img_w = w; c.img_c = ch;
+        c.in_mean.assign(ch, 0.5f);
+        c.in_std.assign(ch, 0.5f);
+    }
+    if (vm.count("patch")) c.patch = vm["patch"].as<int>();
+    if (vm.count("dim")) c.dim = vm["dim"].as<int>();
+    if (vm.count("depth")) c.depth = vm["depth"].as<int>();
+    if (vm.count("heads")) c.heads = vm["heads"].as<int>();
+    if (vm.count("mlp-ratio")) c.mlp_hidden = int(vm["mlp-ratio"].as<double>() * c.dim + 0.5);
+    else if (vm.count("dim")) c.mlp_hidden = 4 * c.dim;
+    if (vm.count("mlp-hidden")) c.mlp_hidden = vm["mlp-hidden"].as<int>();
+    if (vm.count("classes")) c.tasks[0].num_classes = vm["classes"].as<int>();
+    if (vm.count("qk-norm") && vm["qk-norm"].as<bool>()) c.qk_norm = true;
+    if (vm.count("parallel-block") && vm["parallel-block"].as<bool>()) c.parallel_block = true;
+    if (vm.count("no-qkv-bias") && vm["no-qkv-bias"].as<bool>()) c.qkv_bias = false;
+    if (c.dim % c.heads)
+        throw UsageError("dim " + std::to_string(c.dim) + " is not divisible by " + std::to_string(c.heads) + " heads");
+    return c;   // validated by the caller, which knows the data it must fit
+}
+
+}  // namespace ufo

@@ -1,0 +1,143 @@
+// cli.cpp — shared main() plumbing for the ufo tools.
+#include "tool/cli.h"
+#include "io/atomic_file.h"
+#include "base/common.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace ufo::cli {
+
+int run(const char* tool, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const po::error& e) {
+        std::fprintf(stderr, "%s: %s (see %s --help)\n", tool, e.what(), tool);
+        return 2;
+    } catch (const ufo::UsageError& e) {
+        std::fprintf(stderr, "%s: %s\n", tool, e.what());
+        return 2;
+    } catch (const ufo::Error& e) {
+        std::fprintf(stderr, "%s: %s\n", tool, e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "%s: out of memory\n", tool);
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", tool, e.what());
+        return 1;
+    }
+}
+
+bool parse(int argc, char** argv, const po::options_description& opts,
+           const po::positional_options_description& pos, po::variables_map& vm,
+           const std::string& usage) {
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    if (vm.count("help")) {
+        std::cout << usage << "\n\n" << opts << std::endl;
+        return false;
+    }
+    po::notify(vm);
+    return true;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    std::istringstream in(s);
+    while (std::getline(in, cur, sep)) out.push_back(cur);
+    if (!s.empty() && s.back() == sep) out.emplace_back();
+    return out;
+}
+
+std::vector<int> int_list(const std::string& opt, const std::string& s) {
+    std::vector<int> out;
+    for (const auto& tok : split(s, ',')) {
+        try {
+            size_t used = 0;
+            int v = std::stoi(tok, &used);
+            if (used != tok.size() || v <= 0) throw std::invalid_argument(tok);
+            out.push_back(v);
+        } catch (const std::exception&) {
+            throw UsageError("option --" + opt + ": '" + tok + "' is not a positive integer");
+        }
+    }
+    if (out.empty()) throw UsageError("option --" + opt + ": empty list");
+    return out;
+}
+
+void check_outputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        for (const auto& in : inputs)
+            if (same_file(outputs[i], in))
+                throw UsageError(outputs[i] + ": output would replace the input " + in + "; choose another output path");
+        for (size_t j = 0; j < i; ++j)
+            if (same_file(outputs[i], outputs[j]))
+                throw UsageError(outputs[i] + ": named twice as an output (also " + outputs[j] + ")");
+    }
+}
+
+uint64_t seed(const std::string& s) {
+    // Digits only: boost would read "-1" as 2^64 - 1.
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = s.empty() || s.find_first_not_of("0123456789") != std::string::npos
+                                     ? 0 : std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || !end || *end || errno == ERANGE)
+        throw UsageError("option --seed: '" + s + "' is not an integer in 0.." + std::to_string(UINT64_MAX));
+    return v;
+}
+
+bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
+
+std::string command_line(int argc, char** argv) {
+    std::string s;
+    for (int i = 0; i < argc; ++i) {
+        if (i) s += ' ';
+        s += argv[i];
+    }
+    return s;
+}
+
+Progress::Progress(std::string label, long total, const char* unit)
+    : label_(std::move(label)), total_(total), unit_(unit), enabled_(stderr_is_tty()),
+      start_(std::chrono::steady_clock::now()), last_(start_) {}
+
+void Progress::update(long done) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (done < total_ && now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = secs > 0 ? done / secs : 0.0;
+    double eta = rate > 0 ? (total_ - done) / rate : 0.0;
+    int width = 30, fill = total_ > 0 ? int(width * double(done) / total_) : 0;
+    std::string bar(fill, '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r%s [%s] %ld/%ld %.1f %s/s ETA %.0fs   ", label_.c_str(), bar.c_str(),
+                 done, total_, rate, unit_, eta);
+    std::fflush(stderr);
+}
+
+void Progress::finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+}
+
+std::string tsv(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '\\') o += "\\\\";
+        else if (c == '\t') o += "\\t";
+        else if (c == '\n') o += "\\n";
+        else if (c == '\r') o += "\\r";
+        else o += c;
+    }
+    return o;
+}
+
+}  // namespace ufo::cli
