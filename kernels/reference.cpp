@@ -160,3 +160,78 @@ void attention_backward(float* dq, int lddq, float* dk, int lddk, float* dv, int
 }
 
 }  // namespace ufo::ref
+
+namespace ufo::ref {
+
+void patchify_forward(float* out, const uint8_t* images, int B, int H, int W, int C, int ps, const float* scale,
+                      const float* shift) {
+    const int gh = H / ps, gw = W / ps, pd = ps * ps * C;
+    for (int b = 0; b < B; ++b)
+        for (int py = 0; py < gh; ++py)
+            for (int px = 0; px < gw; ++px)
+                for (int ky = 0; ky < ps; ++ky)
+                    for (int kx = 0; kx < ps; ++kx)
+                        for (int c = 0; c < C; ++c) {
+                            const int y = py * ps + ky, x = px * ps + kx;
+                            const uint8_t v = images[((size_t(b) * H + y) * W + x) * C + c];
+                            out[(size_t(b) * gh * gw + py * gw + px) * pd + (ky * ps + kx) * C + c] =
+                                v * scale[c] + shift[c];
+                        }
+}
+
+void tokens_forward(float* x, const float* emb, const float* cls, const float* pos, int B, int T, int C) {
+    for (int b = 0; b < B; ++b)
+        for (int t = 0; t < T; ++t)
+            for (int c = 0; c < C; ++c)
+                x[(size_t(b) * T + t) * C + c] =
+                    (t == 0 ? cls[c] : emb[(size_t(b) * (T - 1) + t - 1) * C + c]) + pos[size_t(t) * C + c];
+}
+
+void tokens_backward(float* demb, float* dcls, float* dpos, const float* dx, int B, int T, int C) {
+    for (int t = 0; t < T; ++t)
+        for (int c = 0; c < C; ++c) {
+            double s = 0.0;
+            for (int b = 0; b < B; ++b) s += dx[(size_t(b) * T + t) * C + c];
+            if (dpos) dpos[size_t(t) * C + c] += float(s);
+            if (t == 0 && dcls) dcls[c] += float(s);
+        }
+    if (demb)
+        for (int b = 0; b < B; ++b)
+            for (int t = 1; t < T; ++t)
+                for (int c = 0; c < C; ++c)
+                    demb[(size_t(b) * (T - 1) + t - 1) * C + c] = dx[(size_t(b) * T + t) * C + c];
+}
+
+void cls_gather_forward(float* out, const float* x, int B, int T, int C) {
+    for (int b = 0; b < B; ++b)
+        for (int c = 0; c < C; ++c) out[size_t(b) * C + c] = x[size_t(b) * T * C + c];
+}
+
+void cls_gather_backward(float* dx, const float* dout, int B, int T, int C) {
+    for (int b = 0; b < B; ++b)
+        for (int t = 0; t < T; ++t)
+            for (int c = 0; c < C; ++c) dx[(size_t(b) * T + t) * C + c] = t == 0 ? dout[size_t(b) * C + c] : 0.0f;
+}
+
+void moe_mix_forward(float* out, const float* e0, const float* e1, const float* gates, int B, long R) {
+    for (int b = 0; b < B; ++b)
+        for (long i = 0; i < R; ++i) {
+            const size_t k = size_t(b) * R + i;
+            out[k] = float(double(out[k]) + double(gates[2 * b]) * e0[k] + double(gates[2 * b + 1]) * e1[k]);
+        }
+}
+
+void moe_mix_backward(float* dexp, float* dgates, const float* dout, const float* exp_out, const float* gates, int e,
+                      int B, long R) {
+    for (int b = 0; b < B; ++b) {
+        double dot = 0.0;
+        for (long i = 0; i < R; ++i) {
+            const size_t k = size_t(b) * R + i;
+            dot += double(dout[k]) * exp_out[k];
+            dexp[k] = gates[2 * b + e] * dout[k];
+        }
+        dgates[2 * b + e] = float(dot);
+    }
+}
+
+}  // namespace ufo::ref

@@ -1,6 +1,7 @@
 // reference.h — plain single-threaded loops for every kernel of lib/layers.h, with the same
 // signatures. They are the obviously-correct twins the fast path is tested against.
 #pragma once
+#include <cstdint>
 
 namespace ufo::ref {
 
@@ -22,4 +23,17 @@ void attention_backward(float* dq, int lddq, float* dk, int lddk, float* dv, int
                         const float* dout, const float* q, int ldq, const float* k, int ldk,
                         const float* v, int ldv, const float* att, int B, int T, int NH, int HS);
 
+}  // namespace ufo::ref
+
+// Twins of lib/layers/vit_kernels.h.
+namespace ufo::ref {
+void patchify_forward(float* out, const uint8_t* images, int B, int H, int W, int C, int ps,
+                      const float* scale, const float* shift);
+void tokens_forward(float* x, const float* emb, const float* cls, const float* pos, int B, int T, int C);
+void tokens_backward(float* demb, float* dcls, float* dpos, const float* dx, int B, int T, int C);
+void cls_gather_forward(float* out, const float* x, int B, int T, int C);
+void cls_gather_backward(float* dx, const float* dout, int B, int T, int C);
+void moe_mix_forward(float* out, const float* e0, const float* e1, const float* gates, int B, long R);
+void moe_mix_backward(float* dexp, float* dgates, const float* dout, const float* exp_out, const float* gates,
+                      int e, int B, long R);
 }  // namespace ufo::ref

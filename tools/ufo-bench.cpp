@@ -7,8 +7,8 @@
 #include "tool/cli.h"
 #include "base/common.h"
 #include "train/data_parallel.h"
-#include "layers/gemm_plan.h"
-#include "nn/model.h"
+#include "tool/gemm_plan.h"
+#include "nn/vit.h"
 #include "train/optim.h"
 #include "base/rng.h"
 
@@ -38,7 +38,7 @@ struct Inputs {
 };
 
 // Deterministic per (seed, batch) so a row is reproducible alone, whatever else is in the grid.
-Inputs random_inputs(const ViTConfig& cfg, int B, int num_classes, uint64_t seed) {
+Inputs random_inputs(const NetSpec& cfg, int B, int num_classes, uint64_t seed) {
     Inputs in;
     Rng rng(mix_seed(seed, uint64_t(B)));
     in.images.resize(size_t(B) * cfg.img_h * cfg.img_w * cfg.img_c);
@@ -84,7 +84,7 @@ int main_body(int argc, char** argv) {
     bool gemm_only = vm.count("gemm") > 0;
     const uint64_t seed = cli::seed(vm["seed"].as<std::string>());
 
-    std::unique_ptr<Model> model;
+    std::unique_ptr<Network> model;
     std::string name;
     if (vm.count("model")) {
         // A checkpoint carries its own architecture; silently ignoring flags would benchmark
@@ -92,7 +92,7 @@ int main_body(int argc, char** argv) {
         if (arch_flags_given(vm))
             throw UsageError("architecture options cannot be combined with -m (the checkpoint sets them)");
         name = vm["model"].as<std::string>();
-        model = load_checkpoint(name).model;
+        model = load_checkpoint(name).net;
     } else {
         name = "arch";
         // Without a checkpoint or data the flags are the whole model: one that cannot be built
@@ -103,18 +103,24 @@ int main_body(int argc, char** argv) {
         } catch (const Error& e) {
             throw UsageError(e.what());
         }
-        model = std::make_unique<Model>(arch);
+        model = std::make_unique<ViT>(arch);
         model->init_weights(seed);
     }
-    const ViTConfig& cfg = model->cfg;
+    const NetSpec& cfg = model->spec();
+    const auto* vit = dynamic_cast<const ViT*>(model.get());
+    const bool supernet = vit && vit->cfg.is_supernet();
     if (cfg.tasks.empty()) fail(name, "has no task head (a shared backbone for new tasks), so it predicts nothing");
-    if (cfg.is_supernet() && !vm.count("task")) {
+    if (supernet && !vm.count("task")) {
         std::string all;
         for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;
         fail(name, "is a supernet with tasks " + all + "; choose one with --task");
     }
     int task = vm.count("task") ? cfg.task_index(vm["task"].as<std::string>(), name) : 0;
-    Active active = Active::for_task(cfg, task);   // a supernet runs only the task's route
+    Active active;   // a supernet runs only the task's route
+    active.task = task;
+    if (vit) active = active_for_task(vit->cfg, task);
+    model->resolve(active);
+    if (gemm_only && !vit) fail(name, std::string("--gemm lists a ViT's matrix products; this is a ") + model->family());
     int classes = cfg.tasks[size_t(task)].num_classes;
     double fwd_flops = model->forward_flops(active);
     // Backward costs two matmuls per forward matmul (input and weight gradients): 3x forward.
@@ -122,12 +128,13 @@ int main_body(int argc, char** argv) {
     auto params = int64_t(model->num_active_params(active));
 
     std::fprintf(stderr, "ufo-bench: %s: %s; task %s; %lld active params; %.4g MFLOP/img forward\n",
-                 name.c_str(), cfg.describe().c_str(), cfg.tasks[size_t(task)].name.c_str(),
+                 name.c_str(), model->describe().c_str(), cfg.tasks[size_t(task)].name.c_str(),
                  (long long)params, fwd_flops * 1e-6);
 
     std::unique_ptr<AdamW> opt;
+    std::vector<float> grads;
     if (train) {
-        model->enable_grads();
+        grads.assign(model->params.size(), 0.0f);
         AdamWConfig oc;   // defaults: betas 0.9/0.999, eps 1e-8, weight decay 0.05 on matrices
         opt = std::make_unique<AdamW>(model->params.size(), oc);
     }
@@ -148,7 +155,7 @@ int main_body(int argc, char** argv) {
             std::vector<std::unique_ptr<GemmRunner>> runners;
             if (gemm_only) {
                 for (int s = 0; s < shards; ++s) {
-                    plans.push_back(gemm_plan(cfg, active, shard_rows(s, shards, B).count, train));
+                    plans.push_back(gemm_plan(vit->cfg, active, shard_rows(s, shards, B).count, train));
                     runners.push_back(std::make_unique<GemmRunner>(plans.back()));
                 }
                 step = [&] {
@@ -158,9 +165,13 @@ int main_body(int argc, char** argv) {
                 };
             } else if (train) {
                 step = [&] {
-                    model->zero_grads();
-                    dp.train_step(*model, in.images.data(), in.labels.data(), B, active, kSmoothing, 1.0f);
-                    opt->step(*model, kLr);
+                    std::fill(grads.begin(), grads.end(), 0.0f);
+                    Targets y;
+                    y.labels = in.labels.data();
+                    y.smoothing = kSmoothing;
+                    dp.train_step(*model, in.images.data(), y, B, active, grads.data());
+                    model->update_statistics(dp.workspace(0));
+                    opt->step(model->layout, model->params.data(), grads.data(), kLr);
                 };
             } else {
                 step = [&] { dp.forward(*model, in.images.data(), B, active); };

@@ -5,7 +5,7 @@
 #include "tool/cli.h"
 #include "base/common.h"
 #include "nn/extract.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 #include "io/routes.h"
 
 #include <nlohmann/json.hpp>
@@ -67,7 +67,7 @@ int main_body(int argc, char** argv) {
     const std::string where = from_stdin ? "<stdin>" : super_path;
     const uint64_t checksum = from_stdin ? 0 : fnv1a_file(super_path);
     LoadedCheckpoint ck = load_checkpoint(super_path);
-    Model& super = *ck.model;
+    ViT& super = ck.vit();
     if (!super.cfg.is_supernet())
         fail(where, "is a " + ck.kind + " checkpoint, not a Task-MoE supernet");
     if (!routes_path.empty()) {
@@ -83,16 +83,16 @@ int main_body(int argc, char** argv) {
     prov.parent = from_stdin ? "" : super_path;
     prov.parent_checksum = checksum;
 
-    std::unique_ptr<Model> sub;
+    std::unique_ptr<ViT> sub;
     std::string label;
     std::vector<int> route;
     if (shared) {
-        sub = extract_shared(super, &prov);
+        sub = extract_shared(super, &prov.sources);
         label = "shared";
         route.assign(size_t(super.cfg.depth), 0);
     } else {
         const int t = super.cfg.task_index(task_name, where);
-        sub = extract_task(super, t, &prov);
+        sub = extract_task(super, t, &prov.sources);
         label = task_name;
         route = super.cfg.tasks[size_t(t)].route;
     }

@@ -7,7 +7,7 @@
 #include "io/dataset.h"
 #include "io/image_io.h"
 #include "train/infer.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 
 #include <nlohmann/json.hpp>
 
@@ -64,7 +64,7 @@ bool looks_like_hdf5(const std::string& path) {
 
 // Dataset labels are used when the dataset has as many classes as the task; they are
 // compared by index (a note says so when the class names differ).
-void take_dataset(Input& in, Dataset&& ds, const ViTConfig& cfg, const TaskInfo& task, const std::string& where) {
+void take_dataset(Input& in, Dataset&& ds, const NetSpec& cfg, const TaskInfo& task, const std::string& where) {
     check_fits(cfg, ds, where);
     in.is_dataset = true;
     in.n = ds.n;
@@ -81,7 +81,7 @@ void take_dataset(Input& in, Dataset&& ds, const ViTConfig& cfg, const TaskInfo&
 }
 
 // Decodes every image first, so that a bad file stops the run before anything is printed.
-void take_images(Input& in, const std::vector<std::string>& paths, const ViTConfig& cfg, bool resize_ok) {
+void take_images(Input& in, const std::vector<std::string>& paths, const NetSpec& cfg, bool resize_ok) {
     const size_t isz = size_t(cfg.img_h) * cfg.img_w * cfg.img_c;
     in.images.reserve(paths.size() * isz);
     for (const auto& p : paths) {
@@ -218,8 +218,9 @@ int main_body(int argc, char** argv) {
     if (threads > 0) set_threads(threads);
 
     LoadedCheckpoint ck = load_checkpoint(model_path);
-    const Model& m = *ck.model;
-    const ViTConfig& cfg = m.cfg;
+    const Network& m = *ck.net;
+    const NetSpec& cfg = m.spec();
+    const auto* vit = dynamic_cast<const ViT*>(&m);
     int t = 0;
     if (vm.count("task")) {
         t = cfg.task_index(task_name, model_path);
@@ -229,8 +230,8 @@ int main_body(int argc, char** argv) {
         fail(model_path, "has " + std::to_string(cfg.tasks.size()) + " tasks (" + all + "); choose one with --task");
     }
     if (cfg.tasks.empty()) fail(model_path, "has no task head (a shared backbone for new tasks), so it predicts nothing");
-    if (cfg.ffn_sets > 1 && !cfg.is_supernet())
-        fail(model_path, "has " + std::to_string(cfg.ffn_sets) + " FFN sets per block but is not a Task-MoE supernet");
+    if (vit && vit->cfg.ffn_sets > 1 && !vit->cfg.is_supernet())
+        fail(model_path, "has " + std::to_string(vit->cfg.ffn_sets) + " FFN sets per block but is not a Task-MoE supernet");
     const TaskInfo& task = cfg.tasks[size_t(t)];
     const int K = task.num_classes;
 
@@ -262,7 +263,10 @@ int main_body(int argc, char** argv) {
                                     : "image files have no labels, so there is no summary (use a dataset)");
 
     DataParallel dp(m, int(std::min<int64_t>(batch, std::max<int64_t>(in.n, 1))), false);
-    const Active active = Active::for_task(cfg, t);   // a supernet runs only the task's route
+    Active active;   // a supernet runs only the task's route
+    active.task = t;
+    if (vit) active = active_for_task(vit->cfg, t);
+    m.resolve(active);
     const bool names = !task.class_names.empty();
     const bool rows = !summary_only;
     if (rows && !json) {

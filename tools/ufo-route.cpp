@@ -6,7 +6,7 @@
 #include "io/checkpoint.h"
 #include "tool/cli.h"
 #include "base/common.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 #include "nn/router.h"
 #include "io/routes.h"
 
@@ -97,7 +97,7 @@ struct Probs {
     std::vector<std::vector<float>> shared, own;   // [task][layer]
 };
 
-Probs router_probs(const Model& m) {
+Probs router_probs(const ViT& m) {
     Probs p;
     for (size_t t = 0; t < m.cfg.tasks.size(); ++t) {
         p.shared.emplace_back(size_t(m.cfg.depth));
@@ -114,13 +114,10 @@ Probs router_probs(const Model& m) {
 
 // Parameters of the shared FFN of each block (an own FFN has the same shape), counted from the
 // layout so that the sharing fraction stays right if FFN sizes ever differ per block.
-std::vector<size_t> ffn_params_per_layer(const Model& m) {
+std::vector<size_t> ffn_params_per_layer(const ViT& m) {
     std::vector<size_t> n(size_t(m.cfg.depth), 0);
-    for (int l = 0; l < m.cfg.depth; ++l) {
-        const std::string prefix = "blocks/" + std::to_string(l) + "/ffn/shared/";
-        for (const auto& t : m.layout)
-            if (t.name.compare(0, prefix.size(), prefix) == 0) n[size_t(l)] += t.size;
-    }
+    for (const auto& t : m.layout)
+        if (t.role.part == Part::Ffn && t.role.ffn_set == 0) n[size_t(t.role.block)] += t.size;
     return n;
 }
 
@@ -366,7 +363,7 @@ int main_body(int argc, char** argv) {
 
     const std::string where = input == "-" ? "<stdin>" : input;
     LoadedCheckpoint ck = load_checkpoint(input);
-    Model& m = *ck.model;
+    ViT& m = ck.vit();
     if (ck.kind != "supernet") fail(where, "is a " + ck.kind + " checkpoint, not a Task-MoE supernet");
     if (!m.cfg.is_supernet())
         fail(where, "is marked supernet but is not a Task-MoE supernet (" + std::to_string(m.cfg.tasks.size()) +

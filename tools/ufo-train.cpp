@@ -1,7 +1,9 @@
-// ufo-train — train a ViT on an HDF5 dataset (see man/ufo-train.1).
+// ufo-train — train a network on HDF5 datasets (see man/ufo-train.1).
 #include "tool/arch_options.h"
 #include "tool/cli.h"
 #include "base/common.h"
+#include "tool/train_log.h"
+#include "train/run_state.h"
 #include "train/train.h"
 
 #include <algorithm>
@@ -15,7 +17,8 @@ using namespace ufo;
 int main(int argc, char** argv) {
     return cli::run("ufo-train", [&]() -> int {
         TrainOptions o;
-        std::string seed_arg;
+        bool json = false;
+        std::string seed_arg, freeze;
         po::options_description opts("Options");
         opts.add_options()
             ("help,h", "show this help")
@@ -45,7 +48,13 @@ int main(int argc, char** argv) {
             ("stop-after", po::value(&o.stop_after)->default_value(0), "stop with a checkpoint after N steps of this run")
             ("task-name", po::value(&o.task_name)->default_value("main"), "name of the task in the checkpoint")
             ("zstd", po::value(&o.zstd)->default_value(0), "zstd level for checkpoint tensors (0: none)")
-            ("json", po::bool_switch(&o.json), "JSON Lines instead of TSV on stdout");
+            ("json", po::bool_switch(&json), "JSON Lines instead of TSV on stdout");
+        po::options_description fine("Fine-tuning and new tasks");
+        fine.add_options()
+            ("init", po::value(&o.init_path), "start from this checkpoint's weights (dense, subnet, shared branch)")
+            ("new-head", po::bool_switch(&o.new_head), "with --init: a fresh head even when the class count matches")
+            ("freeze", po::value(&freeze), "PART[,PART]: keep these fixed (embed, attn, ffn, norm, head, conv)");
+        opts.add(fine);
         std::vector<std::string> task_args, task_batch, task_weight, task_lr;
         std::string freeze_at, noise = "sample";
         float tau = -1;
@@ -166,11 +175,31 @@ int main(int argc, char** argv) {
         if (o.batch < 1) throw po::error("option --batch must be positive");
         if (o.router.tau_start <= 0 || o.router.tau_end <= 0) throw po::error("the router temperature must be positive");
         if (o.zstd < 0 || o.zstd > 22) throw po::error("--zstd takes a level in 0..22, not " + std::to_string(o.zstd));
+        if (!freeze.empty()) o.freeze = parse_parts(freeze, "--freeze");
+        if (o.new_head && o.init_path.empty()) throw po::error("--new-head needs --init");
+        if (!o.init_path.empty() && !o.resume_path.empty()) throw po::error("give --init or --resume, not both");
+        if (!o.init_path.empty() && arch_flags_given(vm))
+            throw po::error("architecture options cannot be combined with --init (the checkpoint sets them)");
         o.command = cli::command_line(argc, argv);
-        ViTConfig arch = arch_from_options(vm);
-        if (!vm.count("img")) arch.img_h = arch.img_w = arch.img_c = 0;   // taken from the data
-        if (!vm.count("classes")) arch.tasks[0].num_classes = 0;
+        if (vm.count("classes")) o.classes = vm["classes"].as<int>();
+        const ViTConfig arch = arch_from_options(vm);
+        const bool fixed_img = vm.count("img") > 0;
+        // A fresh ViT: the flags, with the data's image shape (unless --img), tasks and
+        // input normalisation.
+        NetFactory make = [arch, fixed_img](const NetSpec& data, const std::string& where) -> std::unique_ptr<Network> {
+            ViTConfig c = arch;
+            if (!fixed_img) { c.img_h = data.img_h; c.img_w = data.img_w; c.img_c = data.img_c; }
+            c.tasks = data.tasks;
+            c.in_mean = data.in_mean;
+            c.in_std = data.in_std;
+            c.ffn_sets = 1;
+            if (c.tasks.size() > 1) c.make_supernet();
+            c.validate(where);
+            return std::make_unique<ViT>(c);
+        };
+        TrainHooks hooks;
+        hooks.log = TrainLogPrinter(json, o.tasks.size() > 1);
         install_stop_signals();
-        return train(o, arch, arch_flags_given(vm));
+        return train(o, make, arch_flags_given(vm), hooks);
     });
 }

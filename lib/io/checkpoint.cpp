@@ -142,18 +142,25 @@ ViTConfig read_architecture(const std::string& path) {
     return read_arch(f);
 }
 
+ViT& LoadedCheckpoint::vit() const {
+    auto* v = dynamic_cast<ViT*>(net.get());
+    if (!v) fail(path, std::string("is a ") + (net ? net->family() : "empty") + " checkpoint, not a ViT");
+    return *v;
+}
+
 LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state) {
     h5::File f = h5::File::open_read(path);
     check_format(f);
     LoadedCheckpoint ck;
+    ck.path = path;
     ck.kind = h5::get_str(f, "/", "kind");
     if (ck.kind != "dense" && ck.kind != "supernet" && ck.kind != "subnet")
-        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not a ViT (dense, supernet or subnet)");
+        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not known (dense, supernet, subnet)");
     ViTConfig cfg = read_arch(f);
     check_kind(f, ck.kind, cfg);
     // Every tensor is present, of its architecture's shape and stored in full before the
     // model's memory is allocated: a file cannot make ufo allocate more than it holds.
-    for (const auto& t : param_layout(cfg)) {
+    for (const auto& t : vit_layout(cfg)) {
         const std::string d = "/" + t.name;
         if (!h5::exists(f, d)) fail(f.path(), "missing tensor " + d + " required by its architecture");
         const auto have = h5::shape(f, d);
@@ -161,8 +168,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
             fail(f.path(), d + " has shape " + h5::shape_str(have) + ", expected " + h5::shape_str(hshape(t.shape)));
         h5::check_stored(f, d);
     }
-    ck.model = std::make_unique<Model>(cfg);
-    Model& m = *ck.model;
+    ck.net = std::make_unique<ViT>(cfg);
+    Network& m = *ck.net;
     for (const auto& t : m.layout) {
         const std::string d = "/" + t.name;
         if (!h5::exists(f, d)) fail(f.path(), "missing tensor " + d + " required by its architecture");
@@ -192,7 +199,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
         s.log_steps = count("log_steps");
         s.train_options = h5::get_str(f, g, "train_options");
         s.routes_frozen = h5::has_attr(f, g, "routes_frozen") && h5::get_bool(f, g, "routes_frozen");
-        for (size_t i = 1; i < m.cfg.tasks.size(); ++i) {
+        for (size_t i = 1; i < m.spec().tasks.size(); ++i) {
             const std::string n = "task" + std::to_string(i) + "_";
             if (!h5::has_attr(f, g, n + "log_loss_sum")) break;
             s.task_logs.push_back({sum(n + "log_loss_sum"), count(n + "log_correct"), count(n + "log_count"),
@@ -208,7 +215,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
     return ck;
 }
 
-void save_checkpoint(const std::string& path, const std::string& kind, const Model& m, const Provenance& prov,
+void save_checkpoint(const std::string& path, const std::string& kind, const Network& m, const Provenance& prov,
                      const TrainState* state, int zstd_level) {
     AtomicPath out(path);
     {
@@ -225,14 +232,16 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Mod
         std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)prov.parent_checksum);
         h5::set_attr(f, "/", "parent_checksum", std::string(prov.parent.empty() ? "" : sum));
         h5::set_attr(f, "/", "num_params", int64_t(m.num_params()));
-        write_arch(f, m.cfg);
+        const auto* vit = dynamic_cast<const ViT*>(&m);
+        if (!vit) fail(path, std::string("internal error: no checkpoint format for a ") + m.family() + " network");
+        write_arch(f, vit->cfg);
         for (const auto& t : m.layout)
             h5::write_f32(f, "/" + t.name, m.params.data() + t.offset, hshape(t.shape), zstd_level);
-        for (const auto& t : m.cfg.tasks) {
+        for (const auto& t : m.spec().tasks) {
             const std::string g = "/tasks/" + t.name;
             h5::set_attr(f, g, "num_classes", int64_t(t.num_classes));
             if (!t.class_names.empty()) h5::set_attr(f, g, "class_names", t.class_names);
-            if (m.cfg.is_supernet()) {
+            if (vit->cfg.is_supernet()) {
                 std::vector<int32_t> r(t.route.begin(), t.route.end());
                 h5::write_i32(f, g + "/route", r.data(), {hsize_t(r.size())}, 0);
             }

@@ -2,7 +2,7 @@
 // holding the architecture, the weights by module, provenance and optionally the full
 // training state for an exact resume.
 #pragma once
-#include "nn/model.h"
+#include "nn/vit.h"
 
 #include <map>
 #include <memory>
@@ -35,11 +35,14 @@ struct TrainState {
 };
 
 struct LoadedCheckpoint {
-    std::string kind;                    // "dense", "supernet", "subnet"
-    std::unique_ptr<Model> model;
+    std::string kind;                    // "dense", "supernet", "subnet" (ViT) or "cnn"
+    std::string path;
+    std::unique_ptr<Network> net;
     bool has_train_state = false;
     TrainState state;
     Provenance provenance;
+    // The ViT inside; "<path>: is a cnn checkpoint, not a ViT" for another family.
+    ViT& vit() const;
 };
 
 // Reads and validates (format name/version, every shape against the architecture, dtypes).
@@ -47,7 +50,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state 
 // Architecture only (cheap): for --resume compatibility checks.
 ViTConfig read_architecture(const std::string& path);
 // Atomic: temp file + rename. zstd_level 0 writes uncompressed.
-void save_checkpoint(const std::string& path, const std::string& kind, const Model& m,
+void save_checkpoint(const std::string& path, const std::string& kind, const Network& m,
                      const Provenance& prov, const TrainState* state, int zstd_level = 0);
 
 }  // namespace ufo

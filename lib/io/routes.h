@@ -5,7 +5,7 @@
 // layers counted from 0. A table may list only some tasks, but every task it lists needs
 // every layer exactly once.
 #pragma once
-#include "nn/model.h"
+#include "nn/vit.h"
 
 #include <map>
 #include <string>

@@ -30,11 +30,6 @@ inline float dot(const float* a, const float* b, int n) {
     return s;
 }
 
-inline void axpy(float* y, float a, const float* x, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 // In place: row[j] = exp(row[j] - max) / sum.
 void softmax_row(float* row, int T) {
     int j = 0;
@@ -94,8 +89,8 @@ void matmul_backward(float* dinp, int lddi, float* dw, int lddw, float* db, cons
     if (dinp)  // dinp[N,IC] = dout[N,OC] @ w[OC,IC]
         sgemm(false, false, N, IC, OC, 1.0f, dout, lddo, w, ldw, accumulate_dinp ? 1.0f : 0.0f,
               dinp, lddi);
-    // dw[OC,IC] += dout^T @ inp
-    sgemm(true, false, OC, IC, N, 1.0f, dout, lddo, inp, ldi, 1.0f, dw, lddw);
+    // dw[OC,IC] += dout^T @ inp (skipped for a frozen weight)
+    if (dw) sgemm(true, false, OC, IC, N, 1.0f, dout, lddo, inp, ldi, 1.0f, dw, lddw);
     if (db) colsum_accumulate(db, dout, lddo, N, OC);
 }
 
@@ -147,6 +142,7 @@ void layernorm_backward(float* dinp, int lddi, float* dw, float* db, const float
             dx[c] += rs * (dy[c] * w[c] - sdn - xh * sdnx);
         }
     }
+    if (!dw && !db) return;   // frozen scale and shift
 #pragma omp parallel
     {
         int c0, c1;
@@ -155,10 +151,18 @@ void layernorm_backward(float* dinp, int lddi, float* dw, float* db, const float
             const float* x = inp + (r / G) * long(ldi) + (r % G) * long(C);
             const float* dy = dout + r * C;
             const float m = mean[r], rs = rstd[r];
+            if (dw && db) {
 #pragma omp simd
-            for (int c = c0; c < c1; ++c) {
-                dw[c] += dy[c] * (x[c] - m) * rs;
-                db[c] += dy[c];
+                for (int c = c0; c < c1; ++c) {
+                    dw[c] += dy[c] * (x[c] - m) * rs;
+                    db[c] += dy[c];
+                }
+            } else if (dw) {
+#pragma omp simd
+                for (int c = c0; c < c1; ++c) dw[c] += dy[c] * (x[c] - m) * rs;
+            } else {
+#pragma omp simd
+                for (int c = c0; c < c1; ++c) db[c] += dy[c];
             }
         }
     }

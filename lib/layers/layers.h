@@ -12,7 +12,8 @@ namespace ufo {
 // out [N,OC] (ldo), inp [N,IC] (ldi), w [OC,IC] (ldw), b [OC]
 void matmul_forward(float* out, int ldo, const float* inp, int ldi, const float* w, int ldw,
                     const float* b, int N, int IC, int OC, bool accumulate);
-// dinp [N,IC] (+= when accumulate, else =; may be null), dw [OC,IC] +=, db [OC] += (may be null)
+// dinp [N,IC] (+= when accumulate, else =; may be null), dw [OC,IC] += (may be null: frozen),
+// db [OC] += (may be null)
 void matmul_backward(float* dinp, int lddi, float* dw, int lddw, float* db, const float* dout,
                      int lddo, const float* inp, int ldi, const float* w, int ldw, int N, int IC,
                      int OC, bool accumulate_dinp);
@@ -22,7 +23,7 @@ void matmul_backward(float* dinp, int lddi, float* dw, int lddw, float* db, cons
 // dim is QK-norm inside a fused qkv buffer. w, b [C] are shared by the groups.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, int ldi,
                        const float* w, const float* b, int N, int G, int C);
-// dinp (row stride lddi, += ), dw/db [C] +=, dout contiguous [N,G,C]
+// dinp (row stride lddi, += ), dw/db [C] += (either may be null: frozen), dout contiguous [N,G,C]
 void layernorm_backward(float* dinp, int lddi, float* dw, float* db, const float* dout,
                         const float* inp, int ldi, const float* w, const float* mean,
                         const float* rstd, int N, int G, int C);

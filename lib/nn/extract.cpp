@@ -1,30 +1,27 @@
-// extract.cpp — task and shared sub-networks of a supernet.
+// extract.cpp — task and shared sub-networks of a supernet, by parameter role.
 #include "nn/extract.h"
 
 #include "base/common.h"
 
 #include <algorithm>
-#include <cstring>
 #include <functional>
-#include <map>
 
 namespace ufo {
 
 namespace {
 
-// Copies every tensor of `sub` from the supernet tensor that `source_of` names.
-std::unique_ptr<Model> copy_from(const Model& super, const ViTConfig& sub_cfg,
-                                 const std::function<std::string(const std::string&)>& source_of, Provenance* prov) {
-    auto sub = std::make_unique<Model>(sub_cfg);
-    std::map<std::string, const ParamInfo*> by_name;
-    for (const auto& t : super.layout) by_name[t.name] = &t;
+// Copies every tensor of `sub` from the supernet tensor whose role `source_role` gives.
+std::unique_ptr<ViT> copy_from(const ViT& super, const ViTConfig& sub_cfg,
+                               const std::function<Role(const Role&)>& source_role, SourceMap* sources) {
+    auto sub = std::make_unique<ViT>(sub_cfg);
     for (const auto& t : sub->layout) {
-        const std::string src = source_of(t.name);
-        auto it = by_name.find(src);
-        if (it == by_name.end() || it->second->size != t.size)
-            fail("", "internal error: supernet tensor " + src + " missing or of another size");
-        std::copy_n(super.params.data() + it->second->offset, t.size, sub->params.data() + t.offset);
-        if (prov) prov->sources[t.name] = src;
+        const Role want = source_role(t.role);
+        auto it = std::find_if(super.layout.begin(), super.layout.end(),
+                               [&](const ParamInfo& s) { return s.role.same_slot(want); });
+        if (it == super.layout.end() || it->size != t.size)
+            fail("", "internal error: no supernet tensor of the same role and size for " + t.name);
+        std::copy_n(super.params.data() + it->offset, t.size, sub->params.data() + t.offset);
+        if (sources) (*sources)[t.name] = it->name;
     }
     return sub;
 }
@@ -38,7 +35,7 @@ ViTConfig dense_of(const ViTConfig& c) {
 
 }  // namespace
 
-std::unique_ptr<Model> extract_task(const Model& super, int task, Provenance* prov) {
+std::unique_ptr<ViT> extract_task(const ViT& super, int task, SourceMap* sources) {
     const ViTConfig& c = super.cfg;
     if (!c.is_supernet()) fail("", "not a Task-MoE supernet");
     ViTConfig d = dense_of(c);
@@ -46,20 +43,20 @@ std::unique_ptr<Model> extract_task(const Model& super, int task, Provenance* pr
     t.route.clear();
     d.tasks.push_back(t);
     const std::vector<int>& route = c.tasks[task].route;
-    return copy_from(super, d, [&](const std::string& name) {
-        // blocks/<l>/ffn/shared/... comes from the FFN the route picks in block l.
-        const std::string key = "/ffn/shared/";
-        const auto pos = name.find(key);
-        if (name.rfind("blocks/", 0) != 0 || pos == std::string::npos) return name;
-        const int l = std::stoi(name.substr(7));
-        if (!route.at(l)) return name;
-        return name.substr(0, pos) + "/ffn/" + t.name + "/" + name.substr(pos + key.size());
-    }, prov);
+    return copy_from(super, d, [&](const Role& r) {
+        Role s = r;
+        if (r.task == 0) s.task = task;                 // the head is task 0 of the subnet
+        if (r.ffn_set == 0 && route.at(r.block)) {      // block l's FFN is the one its route picks
+            s.ffn_set = task + 1;
+            s.task = task;
+        }
+        return s;
+    }, sources);
 }
 
-std::unique_ptr<Model> extract_shared(const Model& super, Provenance* prov) {
+std::unique_ptr<ViT> extract_shared(const ViT& super, SourceMap* sources) {
     if (!super.cfg.is_supernet()) fail("", "not a Task-MoE supernet");
-    return copy_from(super, dense_of(super.cfg), [](const std::string& name) { return name; }, prov);
+    return copy_from(super, dense_of(super.cfg), [](const Role& r) { return r; }, sources);
 }
 
 }  // namespace ufo

@@ -1,17 +1,22 @@
-// extract.h — cutting standalone sub-networks out of a Task-MoE supernet.
+// extract.h — cutting standalone sub-networks out of a Task-MoE supernet. Tensors are matched
+// by role (block, FFN set, task), never by name.
 #pragma once
-#include "io/checkpoint.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 
+#include <map>
 #include <memory>
+#include <string>
 
 namespace ufo {
 
+// Sub-network tensor name -> the supernet tensor it was copied from.
+using SourceMap = std::map<std::string, std::string>;
+
 // Task `task`'s sub-network along its route (cfg.tasks[task].route): a plain ViT with one FFN
 // per block and the task's head, whose logits equal the supernet's on that route. Records in
-// prov->sources which supernet tensor each tensor came from.
-std::unique_ptr<Model> extract_task(const Model& supernet, int task, Provenance* prov);
+// *sources (when given) which supernet tensor each tensor came from.
+std::unique_ptr<ViT> extract_task(const ViT& supernet, int task, SourceMap* sources);
 // The shared branch: every block's shared FFN and no task head, as a backbone for new tasks.
-std::unique_ptr<Model> extract_shared(const Model& supernet, Provenance* prov);
+std::unique_ptr<ViT> extract_shared(const ViT& supernet, SourceMap* sources);
 
 }  // namespace ufo

@@ -23,13 +23,19 @@ float gumbel(Rng& r) {
 }
 }  // namespace
 
+void gumbel_noise(float g[2], uint64_t seed, int64_t step, int task, int block, int64_t sample) {
+    Rng r(mix_seed(mix_seed(seed, 0x6a7e, uint64_t(step), uint64_t(task)), uint64_t(block), uint64_t(sample)));
+    g[0] = gumbel(r);
+    g[1] = gumbel(r);
+}
+
 void router_forward(float* gates, float* soft, const float* alpha, int depth, int B, float tau, bool hard,
-                    bool noise_per_sample, uint64_t seed) {
-    Rng r(seed);
+                    bool noise_per_sample, uint64_t seed, int64_t step, int task, int64_t first_sample) {
     for (int l = 0; l < depth; ++l) {
         float g[2] = {0.0f, 0.0f};
+        if (!noise_per_sample) gumbel_noise(g, seed, step, task, l, 0);
         for (int b = 0; b < B; ++b) {
-            if (noise_per_sample || b == 0) { g[0] = gumbel(r); g[1] = gumbel(r); }
+            if (noise_per_sample) gumbel_noise(g, seed, step, task, l, first_sample + b);
             const float z0 = (alpha[2 * l] + g[0]) / tau, z1 = (alpha[2 * l + 1] + g[1]) / tau;
             const float m = std::max(z0, z1);
             const float e0 = std::exp(z0 - m), e1 = std::exp(z1 - m);

@@ -20,10 +20,14 @@ struct RouterConfig {
 
 float tau_at(const RouterConfig& rc, int64_t step);
 
-// gates, soft [depth,B,2]; alpha [depth,2]. The Gumbel noise depends only on `seed`, so a step's
-// routing is reproducible (the trainer derives seed from (seed, step, task)).
+// The Gumbel noise (shared, own) of one sample at one block: a pure function of (seed, step,
+// task, block, sample), so a batch split across threads or processes draws the noise of the
+// whole batch. With per-batch noise every sample uses sample index 0.
+void gumbel_noise(float g[2], uint64_t seed, int64_t step, int task, int block, int64_t sample);
+
+// gates, soft [depth,B,2]; alpha [depth,2]. Row b of the batch is global sample first_sample + b.
 void router_forward(float* gates, float* soft, const float* alpha, int depth, int B, float tau, bool hard,
-                    bool noise_per_sample, uint64_t seed);
+                    bool noise_per_sample, uint64_t seed, int64_t step, int task, int64_t first_sample);
 // dalpha [depth,2] +=, from dgates [depth,B,2] (= dL/dy under straight-through) and soft.
 void router_backward(float* dalpha, const float* dgates, const float* soft, int depth, int B, float tau);
 

@@ -1,6 +1,6 @@
 // arch_options.h — the architecture flags shared by ufo-train and ufo-bench.
 #pragma once
-#include "nn/model.h"
+#include "nn/vit.h"
 
 #include <boost/program_options.hpp>
 

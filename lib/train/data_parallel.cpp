@@ -1,8 +1,10 @@
 // data_parallel.cpp — a batch split across threads, gradients summed in shard order.
 #include "train/data_parallel.h"
 
-#include "layers/blas.h"
 #include "base/common.h"
+#include "layers/blas.h"
+#include "nn/losses.h"
+#include "nn/vit.h"
 
 #include <omp.h>
 
@@ -12,25 +14,26 @@
 
 namespace ufo {
 
-DataParallel::DataParallel(const Model& m, int max_batch, bool training) : cfg_(m.cfg), max_batch_(max_batch) {
-    const ViTConfig& cfg = m.cfg;
+DataParallel::DataParallel(const Network& net, int max_batch, bool training) : max_batch_(max_batch) {
     if (max_batch < 1) fail("", "batch size must be at least 1");
-    const int n = std::max(1, std::min(get_threads(), max_batch));
+    if (auto* vit = dynamic_cast<const ViT*>(&net)) depth_ = vit->cfg.depth;
+    max_classes_ = net.spec().max_classes();
+    image_size_ = net.spec().image_size();
+    num_floats_ = net.params.size();
+    const int n = net.whole_batch() ? 1 : std::max(1, std::min(get_threads(), max_batch));
     omp_set_max_active_levels(1);   // a shard's kernels stay on its thread, whatever OMP_NESTED says
-    int max_classes = 0;
-    for (const auto& t : cfg.tasks) max_classes = std::max(max_classes, t.num_classes);
     const int per_shard = n == 1 ? max_batch : (max_batch + n - 1) / n;
     shards_.resize(size_t(n));
     for (int s = 0; s < n; ++s) {
         Shard& sh = shards_[size_t(s)];
-        sh.act.allocate(cfg, per_shard, training);
-        if (training && s > 0) {   // shard 0 writes into the model's own gradients
-            sh.grads.assign(m.params.size(), 0.0f);
-            sh.grad_ptrs = param_ptrs(cfg, m.layout, sh.grads.data());
-        }
+        sh.ws = net.workspace(per_shard, training);
+        if (training && s > 0) sh.grads.assign(num_floats_, 0.0f);   // shard 0 writes into the caller's
     }
-    if (n > 1) probs_buf_.resize(size_t(max_batch) * max_classes);
-    if (training && cfg.is_supernet()) d_gates_.resize(size_t(cfg.depth) * max_batch * 2);
+    if (n > 1) {
+        probs_buf_.resize(size_t(max_batch) * max_classes_);
+        logits_buf_.resize(size_t(max_batch) * max_classes_);
+    }
+    if (training && depth_ > 0) d_gates_.resize(size_t(depth_) * max_batch * 2);
 }
 
 int DataParallel::shards(int B) const { return std::max(1, std::min(int(shards_.size()), B)); }
@@ -42,11 +45,12 @@ ShardRows shard_rows(int s, int n, int B) {
 
 void DataParallel::set_active(const Active& a, int shard, int B) {
     Shard& sh = shards_[size_t(shard)];
-    sh.active = a;   // assignment reuses the vectors' capacity after the first step
-    if (!a.gates) return;
     const ShardRows r = rows(shard, B);
-    sh.gates.resize(size_t(cfg_.depth) * r.count * 2);
-    for (int l = 0; l < cfg_.depth; ++l)
+    sh.active = a;   // assignment reuses the vectors' capacity after the first step
+    sh.active.first_sample = a.first_sample + r.first;
+    if (!a.gates) return;
+    sh.gates.resize(size_t(depth_) * r.count * 2);
+    for (int l = 0; l < depth_; ++l)
         std::memcpy(sh.gates.data() + size_t(l) * r.count * 2, a.gates + (size_t(l) * B + r.first) * 2,
                     sizeof(float) * 2 * r.count);
     sh.active.gates = sh.gates.data();
@@ -54,6 +58,11 @@ void DataParallel::set_active(const Active& a, int shard, int B) {
 
 template <class F>
 void DataParallel::run_shards(int n, F&& body) {
+    if (n == 1) {   // on the caller's thread: the kernels may use every thread
+        shards_[0].error = nullptr;
+        body(0);
+        return;
+    }
 #pragma omp parallel num_threads(n)
     {
         const int s = omp_get_thread_num();
@@ -68,76 +77,100 @@ void DataParallel::run_shards(int n, F&& body) {
         if (shards_[size_t(s)].error) std::rethrow_exception(shards_[size_t(s)].error);
 }
 
-void DataParallel::forward(const Model& m, const uint8_t* images, int B, const Active& a) {
+void DataParallel::forward(const Network& net, const uint8_t* images, int B, const Active& a) {
     if (B < 1 || B > max_batch_) fail("", "batch of " + std::to_string(B) + " rows exceeds the buffers");
     const int n = shards(B);
     if (n == 1) {
-        m.forward(shards_[0].act, images, B, a);
-        probs_ = shards_[0].act.probs;
+        net.forward(*shards_[0].ws, images, B, a);
+        probs_ = shards_[0].ws->probs;
+        logits_ = shards_[0].ws->logits;
         return;
     }
-    const size_t img = size_t(cfg_.img_h) * cfg_.img_w * cfg_.img_c;
-    const int K = m.cfg.tasks[size_t(a.task)].num_classes;
-    run_shards(n, [&](int s) {
-        const ShardRows r = rows(s, B);
-        m.forward(shards_[size_t(s)].act, images + size_t(r.first) * img, r.count, a);
-        std::memcpy(probs_buf_.data() + size_t(r.first) * K, shards_[size_t(s)].act.probs, sizeof(float) * r.count * K);
-    });
-    probs_ = probs_buf_.data();
-}
-
-StepResult DataParallel::train_step(Model& m, const uint8_t* images, const int32_t* labels, int B, const Active& a,
-                                    float smoothing, float loss_scale) {
-    if (B < 1 || B > max_batch_) fail("", "batch of " + std::to_string(B) + " rows exceeds the buffers");
-    m.enable_grads();
-    const int K = m.cfg.tasks[size_t(a.task)].num_classes;
-    const int n = shards(B);
-    StepResult res;
-    if (n == 1) {
-        m.forward(shards_[0].act, images, B, a);
-        res.loss = m.loss(shards_[0].act, labels, B, K, smoothing, true, loss_scale, &res.correct);
-        m.backward(shards_[0].act, B, a);
-        probs_ = shards_[0].act.probs;
-        if (a.gates) std::memcpy(d_gates_.data(), shards_[0].act.d_gates, sizeof(float) * cfg_.depth * B * 2);
-        return res;
-    }
-    if (shards_[1].grads.empty()) fail("", "data-parallel buffers were allocated for inference");
-    const size_t img = size_t(cfg_.img_h) * cfg_.img_w * cfg_.img_c;
+    const int K = net.spec().tasks[size_t(a.task)].num_classes;
     for (int s = 0; s < n; ++s) set_active(a, s, B);
     run_shards(n, [&](int s) {
         const ShardRows r = rows(s, B);
-        Shard& sh = shards_[size_t(s)];
-        m.forward(sh.act, images + size_t(r.first) * img, r.count, sh.active);
-        // d_logits of a shard carry 1/B, not 1/rows: the shards' gradients sum to the batch mean.
-        sh.loss = m.loss(sh.act, labels + r.first, r.count, K, smoothing, true, loss_scale * float(r.count) / float(B),
-                         &sh.correct);
-        m.backward(sh.act, r.count, sh.active, s == 0 ? m.g : sh.grad_ptrs);
-        std::memcpy(probs_buf_.data() + size_t(r.first) * K, sh.act.probs, sizeof(float) * r.count * K);
-        if (a.gates)
-            for (int l = 0; l < cfg_.depth; ++l)
-                std::memcpy(d_gates_.data() + (size_t(l) * B + r.first) * 2, sh.act.d_gates + size_t(l) * r.count * 2,
-                            sizeof(float) * 2 * r.count);
+        const Workspace& ws = *shards_[size_t(s)].ws;
+        net.forward(*shards_[size_t(s)].ws, images + size_t(r.first) * image_size_, r.count, shards_[size_t(s)].active);
+        std::memcpy(probs_buf_.data() + size_t(r.first) * K, ws.probs, sizeof(float) * r.count * K);
+        std::memcpy(logits_buf_.data() + size_t(r.first) * K, ws.logits, sizeof(float) * r.count * K);
     });
-    // Sum the other shards into the model's gradients, in shard order, and re-zero them.
-    float* out = m.grads.data();
-    const long size = long(m.grads.size());
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < size; ++i) {
-        float acc = out[i];
-        for (int s = 1; s < n; ++s) {
-            float& gs = shards_[size_t(s)].grads[size_t(i)];
-            acc += gs;
-            gs = 0.0f;
-        }
-        out[i] = acc;
+    probs_ = probs_buf_.data();
+    logits_ = logits_buf_.data();
+}
+
+// Forward, loss and backward of shard s's rows. d_logits carry 1/B, not 1/rows: the shards'
+// gradients sum to the batch mean.
+void DataParallel::shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, float* grads) {
+    Shard& sh = shards_[size_t(s)];
+    const ShardRows r = rows(s, B);
+    const Active& a = sh.active;
+    const int K = net.spec().tasks[size_t(a.task)].num_classes, R = r.count;
+    Workspace& ws = *sh.ws;
+    net.forward(ws, images + size_t(r.first) * image_size_, R, a);
+    const int32_t* lab = y.labels + r.first;
+    const float scale = y.weight / float(B);
+    std::memset(ws.d_logits, 0, sizeof(float) * size_t(R) * K);
+    if (y.soft) {
+        const float* pt = y.soft + size_t(r.first) * K;
+        sh.soft_student.resize(size_t(R) * K);
+        softmax_forward(sh.soft_student.data(), ws.logits, R, K, y.T);
+        sh.loss = float(distill_loss_forward(nullptr, ws.probs, sh.soft_student.data(), pt, lab, R, K, y.alpha, y.T,
+                                             y.smoothing));
+        distill_loss_backward(ws.d_logits, ws.probs, sh.soft_student.data(), pt, lab, R, K, y.alpha, y.T, y.smoothing,
+                              scale);
+    } else {
+        sh.loss = float(cross_entropy_forward(nullptr, ws.probs, lab, R, K, y.smoothing));
+        cross_entropy_backward(ws.d_logits, ws.probs, lab, R, K, y.smoothing, scale);
     }
+    sh.correct = count_correct(ws.probs, lab, R, K);
+    net.backward(ws, R, a, s == 0 ? grads : sh.grads.data());
+}
+
+StepResult DataParallel::train_step(Network& net, const uint8_t* images, const Targets& y, int B, const Active& a,
+                                    float* grads) {
+    if (B < 1 || B > max_batch_) fail("", "batch of " + std::to_string(B) + " rows exceeds the buffers");
+    const int K = net.spec().tasks[size_t(a.task)].num_classes;
+    const int n = shards(B);
+    if (n > 1 && shards_[1].grads.empty()) fail("", "data-parallel buffers were allocated for inference");
+    for (int s = 0; s < n; ++s) set_active(a, s, B);
+    run_shards(n, [&](int s) {
+        shard_step(net, images, y, B, s, grads);
+        const ShardRows r = rows(s, B);
+        const Workspace& ws = *shards_[size_t(s)].ws;
+        if (n > 1) {
+            std::memcpy(probs_buf_.data() + size_t(r.first) * K, ws.probs, sizeof(float) * r.count * K);
+            std::memcpy(logits_buf_.data() + size_t(r.first) * K, ws.logits, sizeof(float) * r.count * K);
+        }
+        if (a.gates) {
+            const float* dg = static_cast<const Activations&>(ws).d_gates;
+            for (int l = 0; l < depth_; ++l)
+                std::memcpy(d_gates_.data() + (size_t(l) * B + r.first) * 2, dg + size_t(l) * r.count * 2,
+                            sizeof(float) * 2 * r.count);
+        }
+    });
+    if (n > 1) {   // sum the other shards into the caller's gradients, in shard order; re-zero them
+        const long size = long(num_floats_);
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < size; ++i) {
+            float acc = grads[i];
+            for (int s = 1; s < n; ++s) {
+                float& gs = shards_[size_t(s)].grads[size_t(i)];
+                acc += gs;
+                gs = 0.0f;
+            }
+            grads[i] = acc;
+        }
+    }
+    StepResult res;
     double total = 0.0;
     for (int s = 0; s < n; ++s) {
         total += double(shards_[size_t(s)].loss) * rows(s, B).count;
         res.correct += shards_[size_t(s)].correct;
     }
     res.loss = float(total / B);
-    probs_ = probs_buf_.data();
+    probs_ = n > 1 ? probs_buf_.data() : shards_[0].ws->probs;
+    logits_ = n > 1 ? logits_buf_.data() : shards_[0].ws->logits;
     return res;
 }
 

@@ -1,18 +1,21 @@
-// data_parallel.h — one batch split across the OpenMP threads.
+// data_parallel.h — one batch split across the OpenMP threads, for any Network.
 //
-// Each thread runs the whole model on its own rows, with its own activations and (shards after
+// Each thread runs the whole network on its own rows, with its own workspace and (shards after
 // the first) its own gradient buffer, and the kernels inside run on that one thread. Small
 // per-layer kernels cannot keep two threads busy, so this beats splitting each kernel across
-// threads (small preset, training at batch 128 on 2 cores: about 1.5x). Gradients are summed
-// in shard order, so a step is deterministic for a given thread count.
+// threads (small ViT preset, training at batch 128 on 2 cores: about 1.5x). Gradients are
+// summed in shard order, so a step is deterministic for a given thread count. Task-MoE noise
+// is drawn per global sample index, so it does not depend on the split at all.
 //
-// A batch of fewer rows than threads runs one row per shard; with one thread (or one row)
-// everything runs on the caller's thread and each kernel uses all threads, as before.
+// A batch of fewer rows than threads runs one row per shard; with one thread (or one row), or
+// a network that needs whole batches (BatchNorm), everything runs on the caller's thread and
+// each kernel uses all threads.
 #pragma once
-#include "nn/model.h"
+#include "nn/network.h"
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <vector>
 
 namespace ufo {
@@ -22,53 +25,68 @@ namespace ufo {
 struct ShardRows { int first, count; };
 ShardRows shard_rows(int s, int n, int B);
 
+// What one pass learns from: labels with label smoothing and, for distillation, teacher
+// probabilities at temperature T mixed in with weight alpha. The loss is multiplied by weight.
+struct Targets {
+    const int32_t* labels = nullptr;   // [B]
+    float smoothing = 0.0f;
+    const float* soft = nullptr;       // [B,K] teacher softmax(z_t / T), or null
+    float alpha = 0.0f, T = 1.0f;
+    float weight = 1.0f;
+};
+
 struct StepResult {
-    float loss = 0.0f;   // mean over the batch, before loss_scale
+    float loss = 0.0f;   // mean over the batch, before the weight
     int correct = 0;     // top-1 hits
 };
 
 class DataParallel {
 public:
-    // Buffers for m's batches of up to max_batch rows on the current thread count (set_threads).
-    DataParallel(const Model& m, int max_batch, bool training);
+    // Buffers for batches of up to max_batch rows on the current thread count (set_threads).
+    DataParallel(const Network& net, int max_batch, bool training);
 
     int max_batch() const { return max_batch_; }
-    int shards(int B) const;   // min(threads, B)
+    int shards(int B) const;
 
-    // Probabilities of B rows; probs() is [B,K] of the active task until the next call.
-    void forward(const Model& m, const uint8_t* images, int B, const Active& a);
+    // Probabilities (and logits) of B rows: [B,K] of the active task until the next call.
+    void forward(const Network& net, const uint8_t* images, int B, const Active& a);
     const float* probs() const { return probs_; }
+    const float* logits() const { return logits_; }
 
-    // Forward, label-smoothed cross-entropy and backward of B rows. Parameter gradients are
-    // accumulated into m.grads (already holding earlier tasks' share, if any) with the loss
-    // scaled by loss_scale. In mixing mode (a.gates, [depth,B,2]) d_gates() is dL/d(gates).
-    StepResult train_step(Model& m, const uint8_t* images, const int32_t* labels, int B, const Active& a,
-                          float smoothing, float loss_scale);
+    // Forward, loss and backward of B rows. Parameter gradients are accumulated (+=) into
+    // `grads` (a buffer of net's layout, already holding earlier passes' share, if any). With
+    // given gates (a.gates, [depth,B,2]) d_gates() is dL/d(gates) afterwards.
+    StepResult train_step(Network& net, const uint8_t* images, const Targets& y, int B, const Active& a,
+                          float* grads);
     const float* d_gates() const { return d_gates_.data(); }
+    // Shard s's workspace (after a whole-batch step, shard 0 saw the whole batch).
+    const Workspace& workspace(int s) const { return *shards_[size_t(s)].ws; }
 
 private:
     // One thread's buffers, allocated once; per-step fields are overwritten in place.
     struct Shard {
-        Activations act;              // rows ceil(max_batch / threads)
-        std::vector<float> grads;     // [params], kept zeroed (shards after the first)
-        ParamPtrs grad_ptrs;
-        Active active;                // the caller's, with gates sliced to the shard's rows
-        std::vector<float> gates;     // [depth, rows, 2] (mixing)
+        std::unique_ptr<Workspace> ws;     // rows ceil(max_batch / threads)
+        std::vector<float> grads;          // [params], kept zeroed (shards after the first)
+        std::vector<float> soft_student;   // [rows,K] softmax(z/T) (distillation)
+        Active active;                     // the caller's, with this shard's rows
+        std::vector<float> gates;          // [depth, rows, 2] (given gates)
         float loss = 0.0f;
         int correct = 0;
         std::exception_ptr error;
     };
     ShardRows rows(int shard, int B) const { return shard_rows(shard, shards(B), B); }
     void set_active(const Active& a, int shard, int B);
+    void shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, float* grads);
     // Runs body(shard) for shards 0..n-1 on n threads; rethrows the first shard's exception.
     template <class F> void run_shards(int n, F&& body);
 
-    ViTConfig cfg_;
-    int max_batch_ = 0;
+    int max_batch_ = 0, depth_ = 0, max_classes_ = 0;
+    size_t image_size_ = 0, num_floats_ = 0;
     std::vector<Shard> shards_;
-    std::vector<float> probs_buf_;    // [max_batch, K] gathered from the shards
-    std::vector<float> d_gates_;      // [depth, max_batch, 2]
+    std::vector<float> probs_buf_, logits_buf_;   // [max_batch, K] gathered from the shards
+    std::vector<float> d_gates_;                  // [depth, max_batch, 2]
     const float* probs_ = nullptr;
+    const float* logits_ = nullptr;
 };
 
 }  // namespace ufo

@@ -8,9 +8,9 @@
 
 namespace ufo {
 
-void predict_batches(const Model& m, DataParallel& dp, const uint8_t* images, int64_t n, const Active& a,
+void predict_batches(const Network& m, DataParallel& dp, const uint8_t* images, int64_t n, const Active& a,
                      const std::function<void(int64_t, int, const float*)>& on_batch) {
-    const size_t img = size_t(m.cfg.img_h) * m.cfg.img_w * m.cfg.img_c;
+    const size_t img = m.spec().image_size();
     for (int64_t i = 0; i < n; i += dp.max_batch()) {
         int B = int(std::min<int64_t>(dp.max_batch(), n - i));
         dp.forward(m, images + size_t(i) * img, B, a);
@@ -18,9 +18,9 @@ void predict_batches(const Model& m, DataParallel& dp, const uint8_t* images, in
     }
 }
 
-EvalResult evaluate(const Model& m, DataParallel& dp, const Dataset& ds, const Active& a) {
+EvalResult evaluate(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a) {
     EvalResult r;
-    const int K = m.cfg.tasks[a.task].num_classes;
+    const int K = m.spec().tasks[a.task].num_classes;
     double loss = 0.0;
     int64_t right = 0;
     predict_batches(m, dp, ds.images.data(), ds.n, a, [&](int64_t first, int B, const float* probs) {
@@ -37,7 +37,7 @@ EvalResult evaluate(const Model& m, DataParallel& dp, const Dataset& ds, const A
     return r;
 }
 
-void check_fits(const ViTConfig& cfg, const Dataset& ds, const std::string& where) {
+void check_fits(const NetSpec& cfg, const Dataset& ds, const std::string& where) {
     if (ds.h != cfg.img_h || ds.w != cfg.img_w || ds.c != cfg.img_c)
         fail(where, "images are " + std::to_string(ds.h) + "x" + std::to_string(ds.w) + "x" + std::to_string(ds.c) +
                         " but the model takes " + std::to_string(cfg.img_h) + "x" + std::to_string(cfg.img_w) + "x" +

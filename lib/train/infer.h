@@ -2,7 +2,7 @@
 #pragma once
 #include "train/data_parallel.h"
 #include "io/dataset.h"
-#include "nn/model.h"
+#include "nn/network.h"
 
 #include <functional>
 
@@ -16,13 +16,14 @@ struct EvalResult {
 
 // Runs the active sub-network over images [n,H,W,C] in batches of at most dp.max_batch() and
 // calls on_batch(first index, batch size, probs [B,K]) after each forward pass.
-void predict_batches(const Model& m, DataParallel& dp, const uint8_t* images, int64_t n, const Active& a,
+// (dp.logits() holds the same batch's logits during the call.)
+void predict_batches(const Network& m, DataParallel& dp, const uint8_t* images, int64_t n, const Active& a,
                      const std::function<void(int64_t, int, const float*)>& on_batch);
 
 // Loss and accuracy of the active sub-network on a labelled dataset.
-EvalResult evaluate(const Model& m, DataParallel& dp, const Dataset& ds, const Active& a);
+EvalResult evaluate(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a);
 
 // "<file>: images are HxWxC but the model takes hxwxc" when the dataset does not fit.
-void check_fits(const ViTConfig& cfg, const Dataset& ds, const std::string& where);
+void check_fits(const NetSpec& cfg, const Dataset& ds, const std::string& where);
 
 }  // namespace ufo

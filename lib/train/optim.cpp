@@ -6,16 +6,18 @@
 
 namespace ufo {
 
-void AdamW::step(Model& model, float lr, const std::vector<float>* lr_mult) {
+void AdamW::step(const std::vector<ParamInfo>& layout, float* params, const float* grads, float lr,
+                 const std::vector<float>* lr_mult) {
     ++t;
     const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
     const float c1 = 1.0f / (1.0f - std::pow(b1, float(t))), c2 = 1.0f / (1.0f - std::pow(b2, float(t)));
-    for (size_t k = 0; k < model.layout.size(); ++k) {
-        const ParamInfo& info = model.layout[k];
-        const float rate = lr * (lr_mult ? (*lr_mult)[k] : 1.0f);
-        const float keep = 1.0f - rate * (info.decay ? cfg.weight_decay : 0.0f);
-        float* p = model.params.data() + info.offset;
-        const float* g = model.grads.data() + info.offset;
+    for (size_t k = 0; k < layout.size(); ++k) {
+        const ParamInfo& info = layout[k];
+        const float rate = lr * (lr_mult ? (*lr_mult)[k] : 1.0f) * (info.role.trained() ? 1.0f : 0.0f);
+        if (rate == 0.0f) continue;
+        const float keep = 1.0f - rate * (info.decay() ? cfg.weight_decay : 0.0f);
+        float* p = params + info.offset;
+        const float* g = grads + info.offset;
         float* mm = m.data() + info.offset;
         float* vv = v.data() + info.offset;
         const long n = long(info.size);
@@ -30,8 +32,8 @@ void AdamW::step(Model& model, float lr, const std::vector<float>* lr_mult) {
 
 float lr_at(uint64_t step, uint64_t total, uint64_t warmup, float base, float min_lr) {
     if (warmup > 0 && step < warmup) return base * float(step + 1) / float(warmup);
-    if (total <= warmup) return base;
-    double progress = double(step - warmup) / double(total - warmup);
+    if (total <= warmup + 1) return base;
+    double progress = double(step - warmup) / double(total - 1 - warmup);
     if (progress > 1.0) progress = 1.0;
     return float(min_lr + 0.5 * (base - min_lr) * (1.0 + std::cos(M_PI * progress)));
 }

@@ -1,6 +1,6 @@
 // optim.h — AdamW with decoupled weight decay, the learning-rate schedule and gradient clipping.
 #pragma once
-#include "nn/model.h"
+#include "nn/network.h"
 
 #include <cstdint>
 #include <vector>
@@ -18,12 +18,16 @@ struct AdamW {
     uint64_t t = 0;               // steps taken (bias correction)
 
     AdamW(size_t n, AdamWConfig c) : cfg(c), m(n, 0.0f), v(n, 0.0f) {}
-    // p <- p (1 - lr wd) - lr mhat / (sqrt(vhat) + eps), as torch.optim.AdamW.
-    // lr_mult (optional, one per layout tensor) scales the rate per tensor.
-    void step(Model& model, float lr, const std::vector<float>* lr_mult = nullptr);
+    // p <- p (1 - lr wd) - lr mhat / (sqrt(vhat) + eps), as torch.optim.AdamW, for every
+    // tensor of `layout` (params, grads, m and v share it). lr_mult (optional, one per layout
+    // tensor) scales the rate per tensor; a tensor whose rate is 0 (frozen, statistics) is
+    // left exactly as it is, moments included.
+    void step(const std::vector<ParamInfo>& layout, float* params, const float* grads, float lr,
+              const std::vector<float>* lr_mult = nullptr);
 };
 
-// Linear warm-up from 0 to base over `warmup` steps, then cosine from base to min_lr at `total`.
+// Linear warm-up from 0 to base over `warmup` steps, then cosine from base down to min_lr, which
+// the last step (total - 1) reaches.
 float lr_at(uint64_t step, uint64_t total, uint64_t warmup, float base, float min_lr);
 
 // Scales grads so that their global L2 norm is at most max_norm (<= 0: no clipping).

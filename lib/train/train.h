@@ -1,11 +1,14 @@
-// train.h — the training loop behind ufo-train: one task (a dense ViT) or several at once
-// (a Task-MoE supernet with Gumbel-softmax routing, see router.h).
+// train.h — ufo-train's library side: one short loop (train.cpp) over a step policy
+// (policy.h), with data order and augmentation (task_data.h), checkpoints and signals
+// (run_state.h) beside it. The library prints nothing to stdout: log rows go to a callback.
 #pragma once
-#include "train/augment.h"
-#include "nn/model.h"
+#include "nn/network.h"
 #include "nn/router.h"
+#include "train/augment.h"
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,12 @@ struct TrainOptions {
     std::string out_path;             // final model (and periodic checkpoints unless ckpt_path)
     std::string ckpt_path;            // periodic / on-signal checkpoints (default: out_path)
     std::string resume_path;
+    // Fine-tuning: start from the weights of this checkpoint (a dense model, a task subnet, a
+    // shared branch or a CNN), with a fresh head when the class count differs or new_head.
+    std::string init_path;
+    bool new_head = false;
+    std::vector<Part> freeze;         // parts kept fixed
+    int classes = 0;                  // --classes (0: from the data)
     int epochs = 0;                   // epochs or steps (steps wins when both are given)
     int64_t steps = 0;
     int batch = 128;
@@ -39,7 +48,6 @@ struct TrainOptions {
     int64_t log_every = 0;            // steps; 0 = once per epoch
     int64_t ckpt_every = 0;           // steps; 0 = only at the end (and on a signal)
     int64_t stop_after = 0;           // stop (with a checkpoint) after this many steps of this run
-    bool json = false;
     int zstd = 0;
     std::string task_name = "main";
     // Two or more tasks train a Task-MoE supernet; empty means the one task above.
@@ -53,12 +61,31 @@ struct TrainOptions {
     std::string command;              // provenance
 };
 
-// Runs training; returns the process exit code (0, or 130/143 after SIGINT/SIGTERM).
-// `arch` is used for a fresh run; with `arch_given` false a resumed run takes the checkpoint's.
-int train(const TrainOptions& opt, ViTConfig arch, bool arch_given);
+// One log line of one task.
+struct LogRow {
+    int64_t step = 0;
+    double epoch = 0, lr = 0, loss = 0, acc = 0, val_loss = 0, val_acc = 0, img_s = 0, elapsed = 0;
+    bool has_val = false;
+    std::string task;                 // multi-task runs only ("" otherwise)
+    std::vector<std::string> route;   // Task-MoE: per block "shared" / "own"
+    std::vector<float> p_own;         // Task-MoE: per block p(own) of the router
+};
 
-// SIGINT/SIGTERM set a flag the loop polls between steps.
-void install_stop_signals();
-int stop_signal();   // 0, SIGINT or SIGTERM
+struct TrainHooks {
+    std::function<void(const LogRow&)> log;   // one call per task and log interval
+    // Where multi-process training sums gradients (and log sums) across processes; a no-op
+    // in one process. grads: a buffer of the network's layout.
+    std::function<void(std::vector<float>& grads)> all_reduce;
+};
+
+// Builds the fresh network of a new run from the data: `spec` holds the tasks (names, class
+// counts), the image shape and the input normalisation measured on the training data; errors
+// name `where` (the first training file).
+using NetFactory = std::function<std::unique_ptr<Network>(const NetSpec& spec, const std::string& where)>;
+
+// Runs training; returns the process exit code (0, or 130/143 after SIGINT/SIGTERM).
+// `make` is used for a fresh run; with `arch_given` a resumed run checks that the checkpoint
+// has the architecture `make` describes.
+int train(const TrainOptions& opt, const NetFactory& make, bool arch_given, const TrainHooks& hooks);
 
 }  // namespace ufo

@@ -91,8 +91,8 @@ def close(a, b, rel=1e-6, abs_=0.0): return abs(a - b) <= abs_ + rel * abs(b)
 def lr_at(step, total, warmup, base, min_lr):
     base, min_lr = f32(base), f32(min_lr)
     if warmup > 0 and step < warmup: return f32(base * f32(step + 1) / f32(warmup))
-    if total <= warmup: return base
-    p = min(1.0, (step - warmup) / (total - warmup))
+    if total <= warmup + 1: return base
+    p = min(1.0, (step - warmup) / (total - 1 - warmup))
     return f32(min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * p)))
 '
 py() { python3 -c "$PY_LIB"$'\n'"$1" "${@:2}"; }
@@ -111,7 +111,7 @@ for r in rows:
     assert r["epoch"] == "%.3f" % (s / 4), r
     want = lr_at(s - 1, 20, 1, 0.02, 0.001)
     assert close(float(r["lr"]), want, 1e-5), (s, r["lr"], want)
-assert float(rows[0]["lr"]) == 0.02 and float(rows[-1]["lr"]) < 0.0012
+assert float(rows[0]["lr"]) == 0.02 and close(float(rows[-1]["lr"]), 0.001, 1e-6)   # --min-lr at the last step
 ' "$output"
   # -b 8: 8 steps per epoch, so 2 epochs are 16 steps; the default --lr (0.001) and --min-lr
   # (1e-5); --warmup -1 is the default (16/20 = 0 steps: step 1 is at the peak)

@@ -2,7 +2,7 @@
 // with hostile contents, generated from the input by h5_plan.h (why not raw bytes: see there).
 //
 // The unmutated plan is a checkpoint as save_checkpoint writes it (formats/checkpoint.md): a
-// small dense, supernet or subnet ViT picked by the first bytes, its tensors from param_layout(),
+// small dense, supernet or subnet ViT picked by the first bytes, its tensors from vit_layout(),
 // optionally /train_state. Oracles beyond "no crash": a file the reader accepts must have been
 // read as stored (an /arch integer of 2^32+16 must not load as 16), and its input std must be > 0.
 #include "io/checkpoint.h"
@@ -10,7 +10,7 @@
 #include "fuzz_common.h"
 #include "io/h5.h"
 #include "h5_plan.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 
 #include <cmath>
 #include <cstdint>
@@ -66,7 +66,7 @@ fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
             for (int k = 0; k < t.num_classes; ++k) t.class_names.push_back("class" + std::to_string(k));
     const bool train_state = in.flag();
     const int zstd = in.flag() ? 3 : 0;
-    const ufo::Model m(c);  // small and valid by construction
+    const ufo::ViT m(c);  // small and valid by construction
 
     fuzz::Plan p;
     const char* kinds[] = {"dense", "supernet", "subnet"};
@@ -177,9 +177,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (via_stdin) fuzz::stdin_from(path);
     try {
         ufo::LoadedCheckpoint ck = ufo::load_checkpoint(arg, want_state);
-        check_arch(ck.model->cfg, path);
-        if (ck.has_train_state && (ck.state.adam_m.size() != ck.model->params.size() ||
-                                   ck.state.adam_v.size() != ck.model->params.size()))
+        check_arch(ck.vit().cfg, path);
+        if (ck.has_train_state && (ck.state.adam_m.size() != ck.net->params.size() ||
+                                   ck.state.adam_v.size() != ck.net->params.size()))
             fuzz::finding("train state moments do not match the parameter count");
     } catch (const ufo::Error& e) {
         fuzz::rejected(e);

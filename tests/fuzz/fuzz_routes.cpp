@@ -4,7 +4,7 @@
 // format_route_table -> parse_route_table round-trips them.
 #include "base/common.h"
 #include "fuzz_common.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 #include "io/routes.h"
 
 #include <cstdint>

@@ -1,15 +1,15 @@
 // Statistics and table printers of lib/bench.h.
 #include "tool/bench.h"
 #include "base/common.h"
-#include "layers/gemm_plan.h"
-#include "nn/model.h"
+#include "tool/gemm_plan.h"
+#include "nn/vit.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 using namespace ufo::bench;
-using ufo::Active, ufo::Model, ufo::ViTConfig, ufo::gemm_flops, ufo::gemm_plan, ufo::preset;
+using ufo::Active, ufo::ViT, ufo::ViTConfig, ufo::gemm_flops, ufo::gemm_plan, ufo::preset;
 
 TEST(BenchStats, MedianOddCountIsMiddleValue) {
     Stats s = stats({5.0, 1.0, 3.0});
@@ -137,8 +137,8 @@ TEST(BenchPrint, UnknownFormatIsAnError) {
 TEST(GemmPlan, FlopsMatchTheModelsCount) {
     for (bool elastic : {false, true}) {
         ViTConfig cfg = preset("ref");
-        Model m(cfg);
-        Active a = Active::full(cfg);
+        ViT m(cfg);
+        Active a = ufo::active_full(cfg);
         if (elastic) {
             a.heads.assign(cfg.depth, 2);
             a.hidden.assign(cfg.depth, 300);

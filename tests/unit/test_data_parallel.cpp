@@ -7,9 +7,10 @@
 // float32 rounding, while any wrong row offset or scale shows up as an O(1) relative error.
 #include "layers/blas.h"
 #include "train/data_parallel.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 #include "base/rng.h"
 #include "nn/router.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -62,20 +63,20 @@ Case make_setup(bool supernet, int B) {
 
 StepOut run(const Case& s, int threads, int B, int task) {
     set_threads(threads);
-    Model m(s.cfg);
+    ViT m(s.cfg);
     m.init_weights(5);
     Rng r(9);   // the zero-initialised head would hide errors in the rows below it
     for (const auto& t : m.layout)
         for (size_t i = 0; i < t.size; ++i) m.params[t.offset + i] += 0.05f * r.normal();
-    m.zero_grads();
+    std::vector<float> grads;
     DataParallel dp(m, B, true);
-    Active a = Active::full(m.cfg, task);
+    Active a = active_full(m.cfg, task);
     if (!s.gates.empty()) a.gates = s.gates.data();
-    StepResult res = dp.train_step(m, s.images.data(), s.labels.data(), B, a, 0.1f, 0.7f);
+    StepResult res = test::train_step(dp, m, s.images.data(), s.labels.data(), B, a, 0.1f, 0.7f, grads);
     StepOut o;
     const int K = m.cfg.tasks[size_t(task)].num_classes;
     o.probs.assign(dp.probs(), dp.probs() + size_t(B) * K);
-    o.grads = m.grads;
+    o.grads = grads;
     if (!s.gates.empty()) o.d_gates.assign(dp.d_gates(), dp.d_gates() + size_t(s.cfg.depth) * B * 2);
     o.loss = res.loss;
     o.correct = res.correct;
@@ -117,17 +118,17 @@ TEST(DataParallel, MixingGatesAndRouterGradientsMatchOneShard) { compare(true, 5
 TEST(DataParallel, ForwardMatchesOneShardAndShardsCount) {
     RestoreThreads restore;
     const Case s = make_setup(false, 7);
-    Model m(s.cfg);
+    ViT m(s.cfg);
     m.init_weights(3);
     set_threads(1);
     DataParallel one(m, 7, false);
-    one.forward(m, s.images.data(), 7, Active::full(m.cfg));
+    one.forward(m, s.images.data(), 7, active_full(m.cfg));
     std::vector<float> want(one.probs(), one.probs() + 7 * 10);
     set_threads(3);
     DataParallel three(m, 7, false);
     EXPECT_EQ(three.shards(7), 3);
     EXPECT_EQ(three.shards(1), 1);
-    three.forward(m, s.images.data(), 7, Active::full(m.cfg));
+    three.forward(m, s.images.data(), 7, active_full(m.cfg));
     std::vector<float> got(three.probs(), three.probs() + 7 * 10);
     expect_close(want, got, "probs");
 }
@@ -137,14 +138,14 @@ TEST(DataParallel, TwoStepsAccumulateNoStaleShardGradients) {
     RestoreThreads restore;
     const Case s = make_setup(false, 4);
     set_threads(2);
-    Model m(s.cfg);
+    ViT m(s.cfg);
     m.init_weights(5);
     DataParallel dp(m, 4, true);
-    const Active a = Active::full(m.cfg);
-    m.zero_grads();
-    dp.train_step(m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f);
-    const std::vector<float> first = m.grads;
-    m.zero_grads();
-    dp.train_step(m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f);
-    expect_close(first, m.grads, "grads of a repeated step");
+    const Active a = active_full(m.cfg);
+    std::vector<float> grads;
+    test::train_step(dp, m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f, grads);
+    const std::vector<float> first = grads;
+    std::fill(grads.begin(), grads.end(), 0.0f);
+    test::train_step(dp, m, s.images.data(), s.labels.data(), 4, a, 0.0f, 1.0f, grads);
+    expect_close(first, grads, "grads of a repeated step");
 }

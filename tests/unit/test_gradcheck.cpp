@@ -9,7 +9,8 @@
 // differences is O(eps^2 |f'''|) ~ 1e-4 for these smooth functions. A wrong backward (missing
 // term, wrong sign, wrong stride) is off by O(1) relative, far outside the tolerance.
 #include "layers/layers.h"
-#include "nn/model.h"
+#include "nn/vit.h"
+#include "nn/losses.h"
 #include "nn/router.h"
 #include "base/rng.h"
 
@@ -129,17 +130,11 @@ ViTConfig tiny_config() {
     return c;
 }
 
-// Task-MoE routing inside the checked function: `route` sets active.gates from the model's
-// router logits before each forward; `route_backward` adds the router's gradient after backward.
-struct RouteHooks {
-    std::function<void(const Model&, Active&, int B)> route;
-    std::function<void(Model&, const Activations&, int B)> route_backward;
-};
-
 // Every parameter of the active path is checked; parameters off the path must get zero gradient.
-void check_model(const ViTConfig& cfg, const Active& active_in, const RouteHooks& hooks = {}) {
-    Active active = active_in;
-    Model m(cfg);
+// With active.routing on, the network draws its gates from its router (fixed noise) and
+// backward adds the router's gradient: both are inside the checked function.
+void check_model(const ViTConfig& cfg, const Active& active) {
+    ViT m(cfg);
     m.init_weights(42);
     // Larger weights than the 0.02 init make every path through the network matter.
     Rng r(7);
@@ -152,15 +147,13 @@ void check_model(const ViTConfig& cfg, const Active& active_in, const RouteHooks
     Activations act;
     act.allocate(cfg, B, true);
 
-    m.zero_grads();
-    if (hooks.route) hooks.route(m, active, B);
+    std::vector<float> grads(m.params.size(), 0.0f);
     m.forward(act, img.data(), B, active);
-    m.loss(act, lab.data(), B, K, 0.1f, true, 1.0f, nullptr);
-    m.backward(act, B, active);
-    if (hooks.route_backward) hooks.route_backward(m, act, B);
+    std::fill(act.d_logits, act.d_logits + B * K, 0.0f);
+    cross_entropy_backward(act.d_logits, act.probs, lab.data(), B, K, 0.1f, 1.0f / B);
+    m.backward(act, B, active, grads.data());
 
     auto L = [&] {
-        if (hooks.route) hooks.route(m, active, B);
         m.forward(act, img.data(), B, active);
         // loss() returns a float mean of a double sum; recompute in double for FD precision.
         double s = 0.0;
@@ -178,7 +171,7 @@ void check_model(const ViTConfig& cfg, const Active& active_in, const RouteHooks
     for (const auto& t : m.layout) {
         for (size_t i = 0; i < t.size; ++i) {
             float* w = &m.params[t.offset + i];
-            float an = m.grads[t.offset + i];
+            float an = grads[t.offset + i];
             float keep = *w;
             *w = keep + eps;
             double lp = L();
@@ -196,19 +189,19 @@ void check_model(const ViTConfig& cfg, const Active& active_in, const RouteHooks
 
 }  // namespace
 
-TEST(GradCheck, ModelDense) { check_model(tiny_config(), Active::full(tiny_config())); }
+TEST(GradCheck, ModelDense) { check_model(tiny_config(), active_full(tiny_config())); }
 
 TEST(GradCheck, ModelQkNorm) {
     auto c = tiny_config();
     c.qk_norm = true;
-    check_model(c, Active::full(c));
+    check_model(c, active_full(c));
 }
 
 TEST(GradCheck, ModelParallelBlockNoQkvBias) {
     auto c = tiny_config();
     c.parallel_block = true;
     c.qkv_bias = false;
-    check_model(c, Active::full(c));
+    check_model(c, active_full(c));
 }
 
 TEST(GradCheck, ModelActiveSubnetworkAndSecondFfnSet) {
@@ -222,7 +215,7 @@ TEST(GradCheck, ModelActiveSubnetworkAndSecondFfnSet) {
     a.heads = {1, 2};
     a.hidden = {32, 20};
     a.ffn_set = {1, 0};
-    a.resolve(c);
+    resolve_active(c, a);
     check_model(c, a);
 }
 
@@ -237,17 +230,12 @@ TEST(GradCheck, TaskMoeSoftRouting) {
         c.parallel_block = parallel;
         c.tasks.push_back(TaskInfo{"b", 4, {}, {}});
         c.make_supernet();
-        std::vector<float> gates, soft;
-        RouteHooks h;
-        h.route = [&](const Model& m, Active& a, int B) {
-            gates.resize(size_t(c.depth) * B * 2);
-            soft.resize(gates.size());
-            router_forward(gates.data(), soft.data(), m.p.heads[a.task].router, c.depth, B, 1.0f, false, true, 99);
-            a.gates = gates.data();
-        };
-        h.route_backward = [&](Model& m, const Activations& act, int B) {
-            router_backward(m.g.heads[1].router, act.d_gates, soft.data(), c.depth, B, 1.0f);
-        };
-        check_model(c, Active::full(c, 1), h);
+        Active a = active_full(c, 1);
+        a.routing.on = true;
+        a.routing.tau = 1.0f;
+        a.routing.hard = false;
+        a.routing.seed = 99;
+        a.routing.step = 3;
+        check_model(c, a);
     }
 }

@@ -3,7 +3,7 @@
 // (The gradients of the mixing FFN and the router are checked in test_gradcheck.cpp.)
 #include "io/checkpoint.h"
 #include "nn/extract.h"
-#include "nn/model.h"
+#include "nn/vit.h"
 #include "base/rng.h"
 #include "nn/router.h"
 #include "io/routes.h"
@@ -27,8 +27,8 @@ ViTConfig two_task_config() {
 }
 
 // A supernet with random weights (own FFNs differ from the shared ones) and random routes.
-std::unique_ptr<Model> random_supernet(uint64_t seed) {
-    auto m = std::make_unique<Model>(two_task_config());
+std::unique_ptr<ViT> random_supernet(uint64_t seed) {
+    auto m = std::make_unique<ViT>(two_task_config());
     m->init_weights(seed);
     Rng r(seed + 1);
     for (const auto& t : m->layout)   // tensors only: the alignment padding is not saved
@@ -45,7 +45,7 @@ std::vector<uint8_t> random_images(const ViTConfig& c, int B, uint64_t seed) {
     return img;
 }
 
-std::vector<float> logits_of(const Model& m, const Active& a, const std::vector<uint8_t>& img, int B,
+std::vector<float> logits_of(const ViT& m, const Active& a, const std::vector<uint8_t>& img, int B,
                              bool training_buffers = false) {
     Activations act;
     act.allocate(m.cfg, B, training_buffers);
@@ -60,9 +60,9 @@ TEST(Router, SameSeedSameGatesOtherSeedOtherNoise) {
     const int depth = 3, B = 8;
     std::vector<float> alpha = {0.1f, -0.2f, 0.0f, 0.3f, 1.0f, -1.0f};
     std::vector<float> g1(depth * B * 2), s1(g1.size()), g2(g1.size()), s2(g1.size()), g3(g1.size()), s3(g1.size());
-    router_forward(g1.data(), s1.data(), alpha.data(), depth, B, 5.0f, true, true, 7);
-    router_forward(g2.data(), s2.data(), alpha.data(), depth, B, 5.0f, true, true, 7);
-    router_forward(g3.data(), s3.data(), alpha.data(), depth, B, 5.0f, true, true, 8);
+    router_forward(g1.data(), s1.data(), alpha.data(), depth, B, 5.0f, true, true, 7, 0, 0, 0);
+    router_forward(g2.data(), s2.data(), alpha.data(), depth, B, 5.0f, true, true, 7, 0, 0, 0);
+    router_forward(g3.data(), s3.data(), alpha.data(), depth, B, 5.0f, true, true, 8, 0, 0, 0);
     EXPECT_EQ(0, std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)));
     EXPECT_EQ(0, std::memcmp(s1.data(), s2.data(), s1.size() * sizeof(float)));
     EXPECT_NE(0, std::memcmp(s1.data(), s3.data(), s1.size() * sizeof(float)));
@@ -73,11 +73,30 @@ TEST(Router, SameSeedSameGatesOtherSeedOtherNoise) {
     }
 }
 
+// The noise of a sample is a function of (seed, step, task, block, global sample index): rows
+// 3..7 drawn as a batch of their own (first_sample 3) get the noise they get inside the batch.
+TEST(Router, NoiseDoesNotDependOnHowTheBatchIsSplit) {
+    const int depth = 2, B = 8;
+    std::vector<float> alpha = {0.1f, -0.2f, 0.0f, 0.3f};
+    std::vector<float> g(depth * B * 2), s(g.size()), g2(depth * 5 * 2), s2(g2.size());
+    router_forward(g.data(), s.data(), alpha.data(), depth, B, 5.0f, true, true, 7, 12, 1, 0);
+    router_forward(g2.data(), s2.data(), alpha.data(), depth, 5, 5.0f, true, true, 7, 12, 1, 3);
+    for (int l = 0; l < depth; ++l)
+        for (int b = 0; b < 5; ++b)
+            for (int e = 0; e < 2; ++e) EXPECT_EQ(s2[(l * 5 + b) * 2 + e], s[(l * B + b + 3) * 2 + e]);
+    // Another step, task or block draws other noise.
+    std::vector<float> g3(g.size()), s3(g.size());
+    router_forward(g3.data(), s3.data(), alpha.data(), depth, B, 5.0f, true, true, 7, 13, 1, 0);
+    EXPECT_NE(s, s3);
+    router_forward(g3.data(), s3.data(), alpha.data(), depth, B, 5.0f, true, true, 7, 12, 0, 0);
+    EXPECT_NE(s, s3);
+}
+
 TEST(Router, PerBatchNoiseIsSharedAcrossTheBatch) {
     const int depth = 2, B = 5;
     std::vector<float> alpha = {0.0f, 0.0f, 0.5f, 0.0f};
     std::vector<float> g(depth * B * 2), s(g.size());
-    router_forward(g.data(), s.data(), alpha.data(), depth, B, 2.0f, false, false, 3);
+    router_forward(g.data(), s.data(), alpha.data(), depth, B, 2.0f, false, false, 3, 0, 0, 0);
     for (int l = 0; l < depth; ++l)
         for (int b = 1; b < B; ++b) EXPECT_EQ(s[(l * B + b) * 2], s[l * B * 2]);
 }
@@ -87,7 +106,7 @@ TEST(Router, GumbelArgmaxFollowsTheRouteProbabilities) {
     const int B = 20000;
     std::vector<float> alpha = {0.0f, 1.0f};
     std::vector<float> g(B * 2), s(g.size());
-    router_forward(g.data(), s.data(), alpha.data(), 1, B, 5.0f, true, true, 11);
+    router_forward(g.data(), s.data(), alpha.data(), 1, B, 5.0f, true, true, 11, 0, 0, 0);
     double own = 0;
     for (int b = 0; b < B; ++b) own += g[2 * b + 1];
     float p[2];
@@ -123,10 +142,10 @@ TEST(Supernet, HardGatesMatchTheHardRoute) {
                 gates[(l * B + b) * 2 + 0] = m->cfg.tasks[t].route[l] ? 0.0f : 1.0f;
                 gates[(l * B + b) * 2 + 1] = m->cfg.tasks[t].route[l] ? 1.0f : 0.0f;
             }
-        Active mixed = Active::full(m->cfg, t);
+        Active mixed = active_full(m->cfg, t);
         mixed.gates = gates.data();
         auto a = logits_of(*m, mixed, img, B, true);
-        auto b = logits_of(*m, Active::for_task(m->cfg, t), img, B);
+        auto b = logits_of(*m, active_for_task(m->cfg, t), img, B);
         ASSERT_EQ(a.size(), b.size());
         float scale = 0;
         for (float v : b) scale = std::max(scale, std::fabs(v));
@@ -139,40 +158,40 @@ TEST(Supernet, ExtractedTaskLogitsAreBitIdentical) {
     const int B = 5;
     auto img = random_images(m->cfg, B, 10);
     for (int t = 0; t < 2; ++t) {
-        Provenance prov;
-        auto sub = extract_task(*m, t, &prov);
+        SourceMap sources;
+        auto sub = extract_task(*m, t, &sources);
         EXPECT_EQ(sub->cfg.tasks.size(), 1u);
         EXPECT_EQ(sub->cfg.ffn_sets, 1);
         EXPECT_FALSE(sub->cfg.is_supernet());
-        EXPECT_EQ(sub->num_params(), m->num_active_params(Active::for_task(m->cfg, t)));
-        auto want = logits_of(*m, Active::for_task(m->cfg, t), img, B);
-        auto got = logits_of(*sub, Active::full(sub->cfg), img, B);
+        EXPECT_EQ(sub->num_params(), m->num_active_params(active_for_task(m->cfg, t)));
+        auto want = logits_of(*m, active_for_task(m->cfg, t), img, B);
+        auto got = logits_of(*sub, active_full(sub->cfg), img, B);
         ASSERT_EQ(want.size(), got.size());
         EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
         const std::string own = "blocks/" + std::to_string(t == 0 ? 0 : 1) + "/ffn/" + m->cfg.tasks[t].name + "/fc1/w";
         const std::string at = "blocks/" + std::to_string(t == 0 ? 0 : 1) + "/ffn/shared/fc1/w";
-        EXPECT_EQ(prov.sources.at(at), own);
-        EXPECT_EQ(prov.sources.at("tasks/" + m->cfg.tasks[t].name + "/head/w"),
+        EXPECT_EQ(sources.at(at), own);
+        EXPECT_EQ(sources.at("tasks/" + m->cfg.tasks[t].name + "/head/w"),
                   "tasks/" + m->cfg.tasks[t].name + "/head/w");
     }
     // A different route gives different logits (the own FFNs are not copies of the shared).
-    auto before = logits_of(*m, Active::for_task(m->cfg, 0), img, B);
+    auto before = logits_of(*m, active_for_task(m->cfg, 0), img, B);
     m->cfg.tasks[0].route = {0, 0};
-    EXPECT_NE(before, logits_of(*m, Active::for_task(m->cfg, 0), img, B));
+    EXPECT_NE(before, logits_of(*m, active_for_task(m->cfg, 0), img, B));
 }
 
 TEST(Supernet, SharedBranchHasNoHeadAndAllSharedFfns) {
     auto m = random_supernet(3);
     Provenance prov;
-    auto sh = extract_shared(*m, &prov);
+    auto sh = extract_shared(*m, &prov.sources);
     EXPECT_TRUE(sh->cfg.tasks.empty());
     for (const auto& [name, src] : prov.sources) EXPECT_EQ(name, src);
     EXPECT_EQ(prov.sources.count("blocks/1/ffn/shared/fc2/w"), 1u);
     TempDir d;
     save_checkpoint(d / "shared.h5", "subnet", *sh, prov, nullptr);
     auto back = load_checkpoint(d / "shared.h5");
-    EXPECT_TRUE(back.model->cfg.tasks.empty());
-    EXPECT_EQ(back.model->params, sh->params);
+    EXPECT_TRUE(back.vit().cfg.tasks.empty());
+    EXPECT_EQ(back.net->params, sh->params);
 }
 
 TEST(Supernet, CheckpointKeepsRoutesRoutersAndSources) {
@@ -183,10 +202,10 @@ TEST(Supernet, CheckpointKeepsRoutesRoutersAndSources) {
     save_checkpoint(d / "s.h5", "supernet", *m, prov, nullptr);
     auto ck = load_checkpoint(d / "s.h5");
     EXPECT_EQ(ck.kind, "supernet");
-    ASSERT_TRUE(ck.model->cfg.is_supernet());
-    EXPECT_EQ(ck.model->cfg.tasks[0].route, (std::vector<int>{1, 0}));
-    EXPECT_EQ(ck.model->cfg.tasks[1].route, (std::vector<int>{0, 1}));
-    EXPECT_EQ(ck.model->params, m->params);   // includes the router logits
+    ASSERT_TRUE(ck.vit().cfg.is_supernet());
+    EXPECT_EQ(ck.vit().cfg.tasks[0].route, (std::vector<int>{1, 0}));
+    EXPECT_EQ(ck.vit().cfg.tasks[1].route, (std::vector<int>{0, 1}));
+    EXPECT_EQ(ck.net->params, m->params);   // includes the router logits
 }
 
 TEST(RouteTable, FormatParseApplyRoundTrip) {

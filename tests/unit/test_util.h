@@ -2,6 +2,7 @@
 // capture the message of the ufo::Error a call throws.
 #pragma once
 #include "base/common.h"
+#include "train/data_parallel.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -28,6 +29,18 @@ inline std::string error_of(const std::function<void()>& f) {
         return e.what();
     }
     return "(no error)";
+}
+
+// One training pass of B rows with label-smoothed cross-entropy weighted by `weight`,
+// accumulating into grads.
+inline StepResult train_step(DataParallel& dp, Network& m, const uint8_t* images, const int32_t* labels, int B,
+                             const Active& a, float smoothing, float weight, std::vector<float>& grads) {
+    if (grads.size() != m.params.size()) grads.assign(m.params.size(), 0.0f);
+    Targets y;
+    y.labels = labels;
+    y.smoothing = smoothing;
+    y.weight = weight;
+    return dp.train_step(m, images, y, B, a, grads.data());
 }
 
 }  // namespace ufo::test

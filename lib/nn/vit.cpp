@@ -1,5 +1,9 @@
-// model.cpp — ViT configuration, parameter layout, forward and backward.
-#include "nn/model.h"
+// vit.cpp — ViT configuration, parameter declaration, forward and backward.
+#include "nn/vit.h"
+
+#include "layers/vit_kernels.h"
+#include "nn/losses.h"
+#include "nn/router.h"
 
 #include "base/bounds.h"
 
@@ -69,14 +73,15 @@ void ViTConfig::validate(const std::string& where) const {
         if (!std::isfinite(m)) bad("input mean must be finite");
     for (const auto& t : tasks) limit("number of classes", t.num_classes, bounds::kMaxClasses);
     limit("tokens per image", int64_t(img_h / patch) * (img_w / patch) + 1, bounds::kMaxTokens);
-    // The parameter count in 64 bits, from the shapes param_layout will hand out (plus its
-    // 16-float alignment per tensor), before anything is allocated.
-    const int64_t C = dim, H = mlp_hidden, T = int64_t(img_h / patch) * (img_w / patch) + 1;
-    int64_t total = C * patch * patch * img_c + 2 * C + T * C + 2 * C + 16 * 4;
-    const int64_t block = 2 * C + 3 * C * C + 3 * C + 4 * (C / heads) + C * C + 3 * C + 16 * 12 +
-                          int64_t(ffn_sets) * (2 * H * C + H + C + 16 * 4);
-    total += int64_t(depth) * block;
-    for (const auto& t : tasks) total += int64_t(t.num_classes) * (C + 1) + 2 * int64_t(depth) + 16 * 3;
+    // The parameter count in 64 bits, from the declaration itself (its table of shapes is small:
+    // the limits above bound it), before anything is allocated.
+    int64_t total = 0;
+    for (const auto& t : vit_layout(*this)) {
+        int64_t n = 1;
+        for (auto d : t.shape)
+            if (!bounds::mul(n, d, &n)) bad("the model's size overflows");
+        total += (n + 15) / 16 * 16;
+    }
     if (total > bounds::kMaxParams)
         bad("the model would have " + std::to_string(total) + " parameters, above the limit of " +
             std::to_string(bounds::kMaxParams));
@@ -110,16 +115,6 @@ std::string ViTConfig::describe() const {
     return s.str();
 }
 
-int ViTConfig::task_index(const std::string& name, const std::string& where) const {
-    std::string all;
-    for (size_t i = 0; i < tasks.size(); ++i) {
-        if (tasks[i].name == name) return int(i);
-        all += (i ? ", " : "") + tasks[i].name;
-    }
-    if (tasks.empty()) fail(where, "has no task heads (a shared backbone), so no task " + name);
-    fail(where, "no task " + name + " (tasks: " + all + ")");
-}
-
 void ViTConfig::make_supernet() {
     ffn_sets = int(tasks.size()) + 1;
     for (auto& t : tasks) t.route.assign(depth, 0);
@@ -141,39 +136,39 @@ ViTConfig preset(const std::string& name) {
 
 std::vector<std::string> preset_names() { return {"tiny", "small", "ref"}; }
 
-Active Active::full(const ViTConfig& cfg, int task) {
+Active active_full(const ViTConfig& cfg, int task) {
     Active a;
     a.task = task;
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     return a;
 }
 
-Active Active::for_task(const ViTConfig& cfg, int task) {
+Active active_for_task(const ViTConfig& cfg, int task) {
     Active a;
     a.task = task;
     if (cfg.is_supernet() && task >= 0 && task < int(cfg.tasks.size())) {
         a.ffn_set.resize(cfg.depth);
         for (int l = 0; l < cfg.depth; ++l) a.ffn_set[l] = cfg.tasks[task].route[l] ? task + 1 : 0;
     }
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     return a;
 }
 
-void Active::resolve(const ViTConfig& cfg) {
-    if (depth < 0) depth = cfg.depth;
-    if (depth < 1 || depth > cfg.depth) fail("", "active depth out of range");
+void resolve_active(const ViTConfig& cfg, Active& a) {
+    if (a.depth < 0) a.depth = cfg.depth;
+    if (a.depth < 1 || a.depth > cfg.depth) fail("", "active depth out of range");
     if (cfg.tasks.empty()) fail("", "the model has no task heads (a shared backbone)");
-    if (task < 0 || task >= int(cfg.tasks.size())) fail("", "task index out of range");
-    if (gates && !cfg.is_supernet()) fail("", "FFN mixing needs a Task-MoE supernet");
-    if (heads.empty()) heads.assign(cfg.depth, cfg.heads);
-    if (hidden.empty()) hidden.assign(cfg.depth, cfg.mlp_hidden);
-    if (ffn_set.empty()) ffn_set.assign(cfg.depth, 0);
-    if (int(heads.size()) < depth || int(hidden.size()) < depth || int(ffn_set.size()) < depth)
+    if (a.task < 0 || a.task >= int(cfg.tasks.size())) fail("", "task index out of range");
+    if (a.mixing() && !cfg.is_supernet()) fail("", "FFN mixing needs a Task-MoE supernet");
+    if (a.heads.empty()) a.heads.assign(cfg.depth, cfg.heads);
+    if (a.hidden.empty()) a.hidden.assign(cfg.depth, cfg.mlp_hidden);
+    if (a.ffn_set.empty()) a.ffn_set.assign(cfg.depth, 0);
+    if (int(a.heads.size()) < a.depth || int(a.hidden.size()) < a.depth || int(a.ffn_set.size()) < a.depth)
         fail("", "active configuration lists fewer entries than the active depth");
-    for (int l = 0; l < depth; ++l) {
-        if (heads[l] < 1 || heads[l] > cfg.heads) fail("", "active heads out of range");
-        if (hidden[l] < 1 || hidden[l] > cfg.mlp_hidden) fail("", "active hidden units out of range");
-        if (ffn_set[l] < 0 || ffn_set[l] >= cfg.ffn_sets) fail("", "FFN weight set out of range");
+    for (int l = 0; l < a.depth; ++l) {
+        if (a.heads[l] < 1 || a.heads[l] > cfg.heads) fail("", "active heads out of range");
+        if (a.hidden[l] < 1 || a.hidden[l] > cfg.mlp_hidden) fail("", "active hidden units out of range");
+        if (a.ffn_set[l] < 0 || a.ffn_set[l] >= cfg.ffn_sets) fail("", "FFN weight set out of range");
     }
 }
 
@@ -185,135 +180,102 @@ static std::string ffn_set_name(const ViTConfig& cfg, int s) {
     return "set" + std::to_string(s);
 }
 
-std::vector<ParamInfo> param_layout(const ViTConfig& cfg) {
-    std::vector<ParamInfo> L;
-    size_t off = 0;
-    auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
-        size_t n = 1;
-        for (auto d : shape) n *= size_t(d);
-        L.push_back(ParamInfo{std::move(name), std::move(shape), off, n, decay});
-        off += (n + 15) / 16 * 16;   // 64-byte aligned tensors
-    };
+// The ViT's tensors, in checkpoint order. Roles say what each tensor is; names are only
+// where it lives in the file.
+void declare_vit(const ViTConfig& cfg, ParamBinder& add, ParamPtrs& p) {
     const int64_t C = cfg.dim, H = cfg.mlp_hidden, hd = cfg.head_dim();
-    add("embed/patch/w", {C, cfg.patch_dim()}, true);
-    add("embed/patch/b", {C}, false);
-    add("embed/cls", {C}, false);
-    add("embed/pos", {cfg.tokens(), C}, false);
+    // unit tells apart tensors of the same kind in one place: embed patch 0, class token 1,
+    // positions 2; ln1 0, ln2 1; qkv 0, proj 1, q-norm 2, k-norm 3; fc1 0, fc2 1.
+    auto role = [](Kind k, Part part, Init init, bool weight = true, int block = -1, int set = -1, int task = -1,
+                   int unit = 0) {
+        Role r;
+        r.kind = k; r.part = part; r.init = init; r.weight = weight; r.block = block; r.ffn_set = set; r.task = task;
+        r.unit = unit;
+        return r;
+    };
+    p = ParamPtrs{};
+    p.patch_w = add("embed/patch/w", {C, cfg.patch_dim()}, role(Kind::Matrix, Part::Embed, Init::XavierUniform));
+    p.patch_b = add("embed/patch/b", {C}, role(Kind::Bias, Part::Embed, Init::Zero));
+    p.cls = add("embed/cls", {C}, role(Kind::Embedding, Part::Embed, Init::Normal002, true, -1, -1, -1, 1));
+    p.pos = add("embed/pos", {cfg.tokens(), C}, role(Kind::Embedding, Part::Embed, Init::Custom, true, -1, -1, -1, 2));
+    p.blocks.resize(cfg.depth);
     for (int l = 0; l < cfg.depth; ++l) {
-        std::string b = "blocks/" + std::to_string(l) + "/";
-        add(b + "ln1/w", {C}, false);
-        add(b + "ln1/b", {C}, false);
-        add(b + "attn/qkv/w", {3 * C, C}, true);
-        if (cfg.qkv_bias) add(b + "attn/qkv/b", {3 * C}, false);
-        if (cfg.qk_norm) {
-            add(b + "attn/q_norm/w", {hd}, false);
-            add(b + "attn/q_norm/b", {hd}, false);
-            add(b + "attn/k_norm/w", {hd}, false);
-            add(b + "attn/k_norm/b", {hd}, false);
+        BlockParams& bp = p.blocks[l];
+        bp = BlockParams{};
+        const std::string b = "blocks/" + std::to_string(l) + "/";
+        auto norm = [&](const std::string& n, bool w, int unit, Part part = Part::Norm) {
+            return add(b + n, {n.find("_norm/") != std::string::npos ? hd : C},
+                       role(Kind::Norm, part, w ? Init::One : Init::Zero, w, l, -1, -1, unit));
+        };
+        bp.ln1_w = norm("ln1/w", true, 0); bp.ln1_b = norm("ln1/b", false, 0);
+        bp.qkv_w = add(b + "attn/qkv/w", {3 * C, C}, role(Kind::Matrix, Part::Attn, Init::XavierUniform, true, l));
+        if (cfg.qkv_bias) bp.qkv_b = add(b + "attn/qkv/b", {3 * C}, role(Kind::Bias, Part::Attn, Init::Zero, false, l));
+        if (cfg.qk_norm) {   // QK-norm belongs to attention: its scales have head-dim shape
+            bp.qn_w = norm("attn/q_norm/w", true, 2, Part::Attn); bp.qn_b = norm("attn/q_norm/b", false, 2, Part::Attn);
+            bp.kn_w = norm("attn/k_norm/w", true, 3, Part::Attn); bp.kn_b = norm("attn/k_norm/b", false, 3, Part::Attn);
         }
-        add(b + "attn/proj/w", {C, C}, true);
-        add(b + "attn/proj/b", {C}, false);
-        if (!cfg.parallel_block) {
-            add(b + "ln2/w", {C}, false);
-            add(b + "ln2/b", {C}, false);
-        }
+        bp.proj_w = add(b + "attn/proj/w", {C, C}, role(Kind::Matrix, Part::Attn, Init::XavierUniform, true, l, -1, -1, 1));
+        bp.proj_b = add(b + "attn/proj/b", {C}, role(Kind::Bias, Part::Attn, Init::Zero, false, l, -1, -1, 1));
+        if (!cfg.parallel_block) { bp.ln2_w = norm("ln2/w", true, 1); bp.ln2_b = norm("ln2/b", false, 1); }
+        bp.ffn.resize(cfg.ffn_sets);
         for (int s = 0; s < cfg.ffn_sets; ++s) {
-            std::string f = b + "ffn/" + ffn_set_name(cfg, s) + "/";
-            add(f + "fc1/w", {H, C}, true);
-            add(f + "fc1/b", {H}, false);
-            add(f + "fc2/w", {C, H}, true);
-            add(f + "fc2/b", {C}, false);
+            const std::string f = b + "ffn/" + ffn_set_name(cfg, s) + "/";
+            const int owner = cfg.is_supernet() && s > 0 ? s - 1 : -1;
+            FFNParams& fp = bp.ffn[s];
+            fp.fc1_w = add(f + "fc1/w", {H, C}, role(Kind::Matrix, Part::Ffn, Init::XavierUniform, true, l, s, owner));
+            fp.fc1_b = add(f + "fc1/b", {H}, role(Kind::Bias, Part::Ffn, Init::Zero, false, l, s, owner));
+            fp.fc2_w = add(f + "fc2/w", {C, H}, role(Kind::Matrix, Part::Ffn, Init::XavierUniform, true, l, s, owner, 1));
+            fp.fc2_b = add(f + "fc2/b", {C}, role(Kind::Bias, Part::Ffn, Init::Zero, false, l, s, owner, 1));
         }
     }
-    add("norm/w", {C}, false);
-    add("norm/b", {C}, false);
-    for (const auto& t : cfg.tasks) {
-        add("tasks/" + t.name + "/head/w", {t.num_classes, C}, true);
-        add("tasks/" + t.name + "/head/b", {t.num_classes}, false);
-        if (cfg.is_supernet()) add("tasks/" + t.name + "/router", {cfg.depth, 2}, false);
+    p.lnf_w = add("norm/w", {C}, role(Kind::Norm, Part::Norm, Init::One));
+    p.lnf_b = add("norm/b", {C}, role(Kind::Norm, Part::Norm, Init::Zero, false));
+    p.heads.resize(cfg.tasks.size());
+    for (size_t t = 0; t < cfg.tasks.size(); ++t) {
+        const std::string n = "tasks/" + cfg.tasks[t].name + "/";
+        const int64_t K = cfg.tasks[t].num_classes;
+        p.heads[t].w = add(n + "head/w", {K, C}, role(Kind::Head, Part::Head, Init::Zero, true, -1, -1, int(t)));
+        p.heads[t].b = add(n + "head/b", {K}, role(Kind::Head, Part::Head, Init::Zero, false, -1, -1, int(t)));
+        p.heads[t].router = cfg.is_supernet()
+                                ? add(n + "router", {cfg.depth, 2}, role(Kind::Router, Part::Router, Init::Zero, true,
+                                                                         -1, -1, int(t)))
+                                : nullptr;
     }
+}
+
+std::vector<ParamInfo> vit_layout(const ViTConfig& cfg, size_t* total) {
+    std::vector<ParamInfo> L;
+    ParamBinder b(&L);
+    ParamPtrs unused;
+    declare_vit(cfg, b, unused);
+    if (total) *total = b.total();
     return L;
 }
 
-static size_t layout_total(const std::vector<ParamInfo>& L) {
-    return L.empty() ? 0 : (L.back().offset + L.back().size + 15) / 16 * 16;
-}
-
-ParamPtrs param_ptrs(const ViTConfig& cfg, const std::vector<ParamInfo>& L, float* base) {
-    size_t i = 0;
-    auto next = [&]() { return base + L.at(i++).offset; };
-    ParamPtrs p{};
-    p.patch_w = next(); p.patch_b = next(); p.cls = next(); p.pos = next();
-    p.blocks.resize(cfg.depth);
-    for (auto& b : p.blocks) {
-        b = BlockParams{};
-        b.ln1_w = next(); b.ln1_b = next();
-        b.qkv_w = next(); b.qkv_b = cfg.qkv_bias ? next() : nullptr;
-        if (cfg.qk_norm) { b.qn_w = next(); b.qn_b = next(); b.kn_w = next(); b.kn_b = next(); }
-        b.proj_w = next(); b.proj_b = next();
-        if (!cfg.parallel_block) { b.ln2_w = next(); b.ln2_b = next(); }
-        b.ffn.resize(cfg.ffn_sets);
-        for (auto& f : b.ffn) { f.fc1_w = next(); f.fc1_b = next(); f.fc2_w = next(); f.fc2_b = next(); }
-    }
-    p.lnf_w = next(); p.lnf_b = next();
-    p.heads.resize(cfg.tasks.size());
-    for (auto& h : p.heads) {
-        h.w = next(); h.b = next();
-        h.router = cfg.is_supernet() ? next() : nullptr;
-    }
-    return p;
-}
-
-Model::Model(const ViTConfig& c) : cfg(c) {
+ViT::ViT(const ViTConfig& c) : cfg(c) {
     cfg.validate("");
-    layout = param_layout(cfg);
-    params.assign(layout_total(layout), 0.0f);
-    p = param_ptrs(cfg, layout, params.data());
+    size_t total = 0;
+    auto L = vit_layout(cfg, &total);
+    set_layout(std::move(L), total);
+    p = bind(params.data());
 }
 
-void Model::enable_grads() {
-    if (grads.size() != params.size()) {
-        grads.assign(params.size(), 0.0f);
-        g = param_ptrs(cfg, layout, grads.data());
-    }
-}
-
-void Model::zero_grads() {
-    enable_grads();
-    std::fill(grads.begin(), grads.end(), 0.0f);
+ParamPtrs ViT::bind(float* base, const std::vector<char>* skip) const {
+    ParamBinder b(layout, base, skip);
+    ParamPtrs out;
+    declare_vit(cfg, b, out);
+    return out;
 }
 
 // Initialisation after "Better plain ViT baselines" (Beyer et al. 2022) and MAE: Xavier-uniform
 // matrices, a zero head, and position embeddings that start as 2-D sine-cosine codes of the patch
 // grid (still learned). Starting from tiny random positions leaves a ViT blind to where a patch is
-// for hundreds of steps, which small datasets cannot afford.
-void Model::init_weights(uint64_t seed) {
-    Rng rng(seed);
-    auto ends_with = [](const std::string& s, const char* suf) {
-        size_t n = std::strlen(suf);
-        return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
-    };
-    for (const auto& t : layout) {
-        float* w = params.data() + t.offset;
-        const bool is_head = t.name.rfind("tasks/", 0) == 0;
-        if (t.decay && !is_head) {            // [out, in] matrix: Xavier uniform
-            const double limit = std::sqrt(6.0 / double(t.shape[0] + t.shape[1]));
-            for (size_t i = 0; i < t.size; ++i) w[i] = float(limit * (2.0 * rng.uniform() - 1.0));
-        } else if (ends_with(t.name, "embed/cls")) {
-            for (size_t i = 0; i < t.size; ++i) w[i] = 0.02f * rng.normal();
-        } else if (ends_with(t.name, "embed/pos")) {
-            sincos_position_init(w);
-        } else if (ends_with(t.name, "/w") && !t.decay) {   // norm scales
-            std::fill(w, w + t.size, 1.0f);
-        } else {                              // biases, norm shifts, the head
-            std::fill(w, w + t.size, 0.0f);
-        }
-    }
-}
-
+// for hundreds of steps, which small datasets cannot afford. The roles carry the rules; the
+// positions are the one custom case.
 // pos [T,C]: row 0 (class token) zero; patch (y,x) gets sin/cos of y on the first C/2 channels
 // and of x on the rest, at C/4 geometric frequencies each (channels beyond 4*(C/4) stay zero).
-void Model::sincos_position_init(float* pos) const {
+void ViT::init_custom(const ParamInfo& info, float* pos) const {
+    if (info.role.kind != Kind::Embedding) Network::init_custom(info, pos);
     const int C = cfg.dim, q = C / 4, gw = cfg.grid_w();
     std::fill(pos, pos + size_t(cfg.tokens()) * C, 0.0f);
     for (int p = 0; p < cfg.num_patches(); ++p) {
@@ -328,15 +290,9 @@ void Model::sincos_position_init(float* pos) const {
     }
 }
 
-size_t Model::num_params() const {
-    size_t n = 0;
-    for (const auto& t : layout) n += t.size;
-    return n;
-}
-
-size_t Model::num_active_params(const Active& in) const {
+size_t ViT::num_active_params(const Active& in) const {
     Active a = in;
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     const size_t C = cfg.dim, hd = cfg.head_dim();
     size_t n = C * cfg.patch_dim() + C + C + size_t(cfg.tokens()) * C;
     for (int l = 0; l < a.depth; ++l) {
@@ -349,9 +305,9 @@ size_t Model::num_active_params(const Active& in) const {
     return n;
 }
 
-double Model::forward_flops(const Active& in) const {
+double ViT::forward_flops(const Active& in) const {
     Active a = in;
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     const double T = cfg.tokens(), C = cfg.dim, hd = cfg.head_dim();
     double f = 2.0 * cfg.num_patches() * cfg.patch_dim() * C;
     for (int l = 0; l < a.depth; ++l) {
@@ -367,31 +323,15 @@ double Model::forward_flops(const Active& in) const {
 
 // ---------------------------------------------------------------- activations
 
-void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
-    max_batch = B;
+// Inference keeps one block's activations and ping-pongs the residual stream; training keeps
+// every block's. Mixing buffers exist only when training a Task-MoE supernet.
+void Activations::bind(Arena& ar, const ViTConfig& cfg, int B, bool training) {
     const size_t T = cfg.tokens(), C = cfg.dim, H = cfg.mlp_hidden, NH = cfg.heads;
-    const size_t N = size_t(B) * T, P = cfg.num_patches();
-    size_t K = 0;
-    for (const auto& t : cfg.tasks) K = std::max<size_t>(K, t.num_classes);
-    // Inference keeps one block's activations and ping-pongs the residual stream.
+    const size_t N = size_t(B) * T, P = cfg.num_patches(), K = size_t(cfg.max_classes());
+    const bool mixing = training && cfg.ffn_sets > 1;
     const int stored_blocks = training ? cfg.depth : 1;
     const int stored_res = training ? cfg.depth + 1 : 2;
-    const size_t block_size = N * C + 2 * N + N * 3 * C + (cfg.qk_norm ? 2 * N * C + 4 * N * NH : 0) +
-                              size_t(B) * NH * T * T + N * C + N * C + N * C + 2 * N + 2 * N * H;
-    size_t total = size_t(B) * P * cfg.patch_dim() + size_t(B) * P * C + stored_res * N * C +
-                   stored_blocks * block_size + B * C * 2 + 2 * B + 2 * B * K;
-    const bool mixing = training && cfg.ffn_sets > 1;
-    if (mixing) total += stored_blocks * (2 * N * H + 2 * N * C) + N * C + size_t(cfg.depth) * B * 2;
-    if (training)
-        total += N * C * 2 + N * 3 * C + 2 * N * C + N * C + 2 * N * H + 3 * B * C + B * K + B * P * C;
-    // Bounded by ViTConfig::validate's limits, so `total` cannot wrap; the batch size is the
-    // caller's, and a size the machine cannot hold is an error, not a crash.
-    const std::string what = "activations for a batch of " + std::to_string(B);
-    if (total > (size_t(1) << 60)) fail("", what + " are too large");
-    bounds::resize_or_fail(buf, int64_t(total), "", what);
-    std::fill(buf.begin(), buf.end(), 0.0f);
-    float* cur = buf.data();
-    auto take = [&](size_t n) { float* r = cur; cur += n; return r; };
+    auto take = [&](size_t n) { return ar.take(n); };
     patches = take(size_t(B) * P * cfg.patch_dim());
     emb = take(size_t(B) * P * C);
     std::vector<float*> r(stored_res);
@@ -425,63 +365,90 @@ void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
     cls_in = take(B * C);
     lnf = take(B * C); lnf_mean = take(B); lnf_rstd = take(B);
     logits = take(B * K); probs = take(B * K);
+    d_res = d_ln = d_qkv = d_qn = d_kn = d_atty = d_fc1 = d_gelu = nullptr;
+    d_cls = d_lnf = d_emb = d_logits = d_mix = gates = soft = d_gates = nullptr;
     if (training) {
         d_res = take(N * C); d_ln = take(N * C); d_qkv = take(N * 3 * C);
         d_qn = take(N * C); d_kn = take(N * C); d_atty = take(N * C);
         d_fc1 = take(N * H); d_gelu = take(N * H);
         d_cls = take(B * C); d_lnf = take(B * C); d_emb = take(size_t(B) * P * C);
         d_logits = take(B * K);
-    } else {
-        d_res = d_ln = d_qkv = d_qn = d_kn = d_atty = d_fc1 = d_gelu = nullptr;
-        d_cls = d_lnf = d_emb = d_logits = nullptr;
     }
     if (mixing) {
         d_mix = take(N * C);
-        d_gates = take(size_t(cfg.depth) * B * 2);
-    } else {
-        d_mix = d_gates = nullptr;
+        const size_t G = size_t(cfg.depth) * B * 2;
+        gates = take(G); soft = take(G); d_gates = take(G);
     }
-    if (size_t(cur - buf.data()) > buf.size()) fail("", "internal error: activation buffer overflow");
+}
+
+void Activations::allocate(const ViTConfig& cfg, int B, bool training) {
+    max_batch = B;
+    this->training = training;
+    Arena count;
+    bind(count, cfg, B, training);
+    // Sizes are bounded by ViTConfig::validate's limits, so the count cannot wrap; the batch
+    // size is the caller's, and a size the machine cannot hold is an error, not a crash.
+    const std::string what = "activations for a batch of " + std::to_string(B);
+    if (count.used() > (size_t(1) << 60)) fail("", what + " are too large");
+    bounds::resize_or_fail(buf, int64_t(count.used()), "", what);
+    std::fill(buf.begin(), buf.end(), 0.0f);
+    Arena real(buf.data());
+    bind(real, cfg, B, training);
+    grad_base = nullptr;
+}
+
+std::unique_ptr<Network> ViT::rebuild(const NetSpec& spec) const {
+    ViTConfig c = cfg;
+    c.tasks = spec.tasks;
+    c.in_mean = spec.in_mean;
+    c.in_std = spec.in_std;
+    c.ffn_sets = 1;
+    if (c.tasks.size() > 1) c.make_supernet();
+    return std::make_unique<ViT>(c);
+}
+
+bool ViT::same_architecture(const Network& o, std::string* why) const {
+    auto* v = dynamic_cast<const ViT*>(&o);
+    if (!v) {
+        if (why) *why = std::string("a ") + o.family() + " network, not a ViT";
+        return false;
+    }
+    return cfg.same_architecture(v->cfg, why);
+}
+
+std::unique_ptr<Workspace> ViT::workspace(int max_batch, bool training) const {
+    auto ws = std::make_unique<Activations>();
+    ws->allocate(cfg, max_batch, training);
+    return ws;
 }
 
 // ---------------------------------------------------------------- forward
 
-void Model::forward(Activations& act, const uint8_t* images, int B, const Active& in) const {
+void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in) const {
+    Activations& act = static_cast<Activations&>(ws);
     Active a = in;
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     if (B > act.max_batch) fail("", "batch larger than the activation buffers");
-    const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim();
-    const int ps = cfg.patch, gw = cfg.grid_w(), ch = cfg.img_c, hd = cfg.head_dim();
+    const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int N = B * T;
 
-    // im2col with normalisation: patches[b, p, (ky*ps + kx)*ch + c]
-    float scale[3], shift[3];
-    for (int c = 0; c < ch; ++c) {
+    float scale[4], shift[4];
+    for (int c = 0; c < cfg.img_c; ++c) {
         scale[c] = 1.0f / (255.0f * cfg.in_std[c]);
         shift[c] = -cfg.in_mean[c] / cfg.in_std[c];
     }
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; ++b) {
-        const uint8_t* img = images + size_t(b) * cfg.img_h * cfg.img_w * ch;
-        for (int p = 0; p < P; ++p) {
-            int py = p / gw, px = p % gw;
-            float* dst = act.patches + (size_t(b) * P + p) * pd;
-            for (int ky = 0; ky < ps; ++ky) {
-                const uint8_t* src = img + (size_t(py * ps + ky) * cfg.img_w + px * ps) * ch;
-                for (int i = 0; i < ps * ch; ++i) dst[ky * ps * ch + i] = src[i] * scale[i % ch] + shift[i % ch];
-            }
-        }
-    }
+    patchify_forward(act.patches, images, B, cfg.img_h, cfg.img_w, cfg.img_c, cfg.patch, scale, shift);
     matmul_forward(act.emb, C, act.patches, pd, p.patch_w, pd, p.patch_b, B * P, pd, C, false);
-    float* x0 = act.res[0];
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; ++b) {
-        float* xb = x0 + size_t(b) * T * C;
-        for (int c = 0; c < C; ++c) xb[c] = p.cls[c] + p.pos[c];
-        for (int t = 1; t < T; ++t) {
-            const float* e = act.emb + (size_t(b) * P + t - 1) * C;
-            for (int c = 0; c < C; ++c) xb[size_t(t) * C + c] = e[c] + p.pos[size_t(t) * C + c];
-        }
+    tokens_forward(act.res[0], act.emb, p.cls, p.pos, B, T, C);
+
+    // Task-MoE gates [depth,B,2]: drawn from the task's router, or given by the caller.
+    const float* gates = a.gates;
+    if (a.routing.on) {
+        if (!act.gates) fail("", "FFN mixing needs activations allocated for training");
+        const auto& r = a.routing;
+        router_forward(act.gates, act.soft, p.heads[a.task].router, cfg.depth, B, r.tau, r.hard, r.per_sample, r.seed,
+                       r.step, a.task, a.first_sample);
+        gates = act.gates;
     }
 
     for (int l = 0; l < a.depth; ++l) {
@@ -510,27 +477,24 @@ void Model::forward(Activations& act, const uint8_t* images, int B, const Active
         attention_forward(s.atty, s.att, q, ldq, k, ldk, s.qkv + 2 * A, 3 * A, B, T, nh, hd);
 
         const float* ffn_in;
-        float* ffn_out;
-        if (cfg.parallel_block) {
+        if (cfg.parallel_block) {   // y = x + proj(attn) + ffn(ln1)
             std::memcpy(y, x, sizeof(float) * size_t(N) * C);
             matmul_forward(y, C, s.atty, A, w.proj_w, C, w.proj_b, N, A, C, true);
             ffn_in = s.ln1;
-            ffn_out = y;
-        } else {
+        } else {                    // x1 = x + proj(attn); y = x1 + ffn(ln2(x1))
             std::memcpy(s.x1, x, sizeof(float) * size_t(N) * C);
             matmul_forward(s.x1, C, s.atty, A, w.proj_w, C, w.proj_b, N, A, C, true);
             layernorm_forward(s.ln2, s.ln2_mean, s.ln2_rstd, s.x1, C, w.ln2_w, w.ln2_b, N, 1, C);
             std::memcpy(y, s.x1, sizeof(float) * size_t(N) * C);
             ffn_in = s.ln2;
-            ffn_out = y;
         }
-        if (!a.gates) {
+        if (!gates) {
             matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
             gelu_forward(s.gelu, s.fc1, long(N) * H);
-            matmul_forward(ffn_out, C, s.gelu, H, f.fc2_w, cfg.mlp_hidden, f.fc2_b, N, H, C, true);
+            matmul_forward(y, C, s.gelu, H, f.fc2_w, cfg.mlp_hidden, f.fc2_b, N, H, C, true);
             continue;
         }
-        // Task-MoE mixing: out[b] += gate[b][0] * shared(in[b]) + gate[b][1] * own(in[b])
+        // Task-MoE mixing: y[b] += gate[b][0] * shared(in[b]) + gate[b][1] * own(in[b])
         if (!s.fc1_own) fail("", "FFN mixing needs activations allocated for training");
         for (int e = 0; e < 2; ++e) {
             const FFNParams& fe = w.ffn[e == 0 ? 0 : a.task + 1];
@@ -540,76 +504,40 @@ void Model::forward(Activations& act, const uint8_t* images, int B, const Active
             gelu_forward(gl, fc1, long(N) * H);
             matmul_forward(s.expert_out[e], C, gl, H, fe.fc2_w, cfg.mlp_hidden, fe.fc2_b, N, H, C, false);
         }
-        const float* gate = a.gates + size_t(l) * B * 2;   // [B,2]
-#pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; ++b) {
-            const float g0 = gate[2 * b], g1 = gate[2 * b + 1];
-            const size_t o = size_t(b) * T * C;
-            for (size_t i = 0; i < size_t(T) * C; ++i)
-                ffn_out[o + i] += g0 * s.expert_out[0][o + i] + g1 * s.expert_out[1][o + i];
-        }
+        moe_mix_forward(y, s.expert_out[0], s.expert_out[1], gates + size_t(l) * B * 2, B, long(T) * C);
     }
 
-    const float* xl = act.res[a.depth];
-    for (int b = 0; b < B; ++b) std::memcpy(act.cls_in + size_t(b) * C, xl + size_t(b) * T * C, sizeof(float) * C);
+    cls_gather_forward(act.cls_in, act.res[a.depth], B, T, C);
     layernorm_forward(act.lnf, act.lnf_mean, act.lnf_rstd, act.cls_in, C, p.lnf_w, p.lnf_b, B, 1, C);
     const int K = cfg.tasks[a.task].num_classes;
     const TaskParams& hp = p.heads[a.task];
     matmul_forward(act.logits, K, act.lnf, C, hp.w, C, hp.b, B, C, K, false);
-    for (int b = 0; b < B; ++b) {
-        const float* z = act.logits + size_t(b) * K;
-        float* pr = act.probs + size_t(b) * K;
-        float mx = *std::max_element(z, z + K), sum = 0.0f;
-        for (int i = 0; i < K; ++i) sum += (pr[i] = std::exp(z[i] - mx));
-        for (int i = 0; i < K; ++i) pr[i] /= sum;
-    }
-}
-
-float Model::loss(Activations& act, const int32_t* labels, int B, int K, float smoothing, bool grad,
-                  float loss_scale, int* correct) const {
-    double total = 0.0;
-    int right = 0;
-    const float off = smoothing / K, on = 1.0f - smoothing + off;
-    for (int b = 0; b < B; ++b) {
-        const float* pr = act.probs + size_t(b) * K;
-        const int y = labels[b];
-        double l = 0.0;
-        for (int i = 0; i < K; ++i) {
-            float q = i == y ? on : off;
-            if (q > 0) l -= q * std::log(std::max(pr[i], 1e-30f));
-        }
-        total += l;
-        if (int(std::max_element(pr, pr + K) - pr) == y) ++right;
-        if (grad) {
-            float* d = act.d_logits + size_t(b) * K;
-            for (int i = 0; i < K; ++i) d[i] = (pr[i] - (i == y ? on : off)) * loss_scale / B;
-        }
-    }
-    if (correct) *correct = right;
-    return float(total / B);
+    softmax_forward(act.probs, act.logits, B, K);
 }
 
 // ---------------------------------------------------------------- backward
 
-void Model::backward(Activations& act, int B, const Active& a) {
-    enable_grads();
-    backward(act, B, a, g);
-}
-
-void Model::backward(Activations& act, int B, const Active& in, const ParamPtrs& g) const {
+void ViT::backward(Workspace& ws, int B, const Active& in, float* grads) const {
+    Activations& act = static_cast<Activations&>(ws);
     Active a = in;
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     if (!act.d_res) fail("", "activations were allocated without training buffers");
+    if (act.grad_base != grads || act.grad_version != frozen_version()) {
+        act.grad_ptrs = bind(grads, &frozen());
+        act.grad_base = grads;
+        act.grad_version = frozen_version();
+    }
+    const ParamPtrs& g = act.grad_ptrs;
     const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int N = B * T, K = cfg.tasks[a.task].num_classes;
+    const float* gates = a.routing.on ? act.gates : a.gates;
 
     const TaskParams &hp = p.heads[a.task], &hg = g.heads[a.task];
     matmul_backward(act.d_lnf, C, hg.w, C, hg.b, act.d_logits, K, act.lnf, C, hp.w, C, B, C, K, false);
     std::memset(act.d_cls, 0, sizeof(float) * size_t(B) * C);
     layernorm_backward(act.d_cls, C, g.lnf_w, g.lnf_b, act.d_lnf, act.cls_in, C, p.lnf_w, act.lnf_mean,
                        act.lnf_rstd, B, 1, C);
-    std::memset(act.d_res, 0, sizeof(float) * size_t(N) * C);
-    for (int b = 0; b < B; ++b) std::memcpy(act.d_res + size_t(b) * T * C, act.d_cls + size_t(b) * C, sizeof(float) * C);
+    cls_gather_backward(act.d_res, act.d_cls, B, T, C);
 
     for (int l = a.depth - 1; l >= 0; --l) {
         const BlockParams& w = p.blocks[l];
@@ -622,30 +550,19 @@ void Model::backward(Activations& act, int B, const Active& in, const ParamPtrs&
 
         // FFN: out += fc2(gelu(fc1(in)))
         const float* ffn_in = cfg.parallel_block ? s.ln1 : s.ln2;
-        if (!a.gates) {
+        if (!gates) {
             matmul_backward(act.d_gelu, H, gf.fc2_w, cfg.mlp_hidden, gf.fc2_b, act.d_res, C, s.gelu, H, f.fc2_w,
                             cfg.mlp_hidden, N, H, C, false);
             gelu_backward(act.d_fc1, act.d_gelu, s.fc1, long(N) * H);
             matmul_backward(act.d_ln, C, gf.fc1_w, C, gf.fc1_b, act.d_fc1, H, ffn_in, C, f.fc1_w, C, N, C, H, false);
         } else {
             // d gate[b][e] = <d out[b], expert_e(in[b])>; expert e sees gate[b][e] * d out[b].
-            const float* gate = a.gates + size_t(l) * B * 2;
-            float* dgate = act.d_gates + size_t(l) * B * 2;
             for (int e = 0; e < 2; ++e) {
                 const int set = e == 0 ? 0 : a.task + 1;
                 const FFNParams& fe = w.ffn[set];
                 const FFNParams& ge = gw.ffn[set];
-                const float* eo = s.expert_out[e];
-#pragma omp parallel for schedule(static)
-                for (int b = 0; b < B; ++b) {
-                    const size_t o = size_t(b) * T * C;
-                    double dot = 0.0;
-                    for (size_t i = 0; i < size_t(T) * C; ++i) {
-                        dot += double(act.d_res[o + i]) * eo[o + i];
-                        act.d_mix[o + i] = gate[2 * b + e] * act.d_res[o + i];
-                    }
-                    dgate[2 * b + e] = float(dot);
-                }
+                moe_mix_backward(act.d_mix, act.d_gates + size_t(l) * B * 2, act.d_res, s.expert_out[e],
+                                 gates + size_t(l) * B * 2, e, B, long(T) * C);
                 matmul_backward(act.d_gelu, H, ge.fc2_w, cfg.mlp_hidden, ge.fc2_b, act.d_mix, C,
                                 e == 0 ? s.gelu : s.gelu_own, H, fe.fc2_w, cfg.mlp_hidden, N, H, C, false);
                 gelu_backward(act.d_fc1, act.d_gelu, e == 0 ? s.fc1 : s.fc1_own, long(N) * H);
@@ -682,7 +599,7 @@ void Model::backward(Activations& act, int B, const Active& in, const ParamPtrs&
                             3 * C, acc);
         } else {
             for (int part = 0; part < 3; ++part)
-                matmul_backward(act.d_ln, C, gw.qkv_w + size_t(part) * C * C, C,
+                matmul_backward(act.d_ln, C, gw.qkv_w ? gw.qkv_w + size_t(part) * C * C : nullptr, C,
                                 gw.qkv_b ? gw.qkv_b + part * C : nullptr, act.d_qkv + part * A, 3 * A, s.ln1, C,
                                 w.qkv_w + size_t(part) * C * C, C, N, C, A, acc || part > 0);
         }
@@ -690,13 +607,16 @@ void Model::backward(Activations& act, int B, const Active& in, const ParamPtrs&
                            N, 1, C);
     }
 
+    // The router's gradient (straight-through: through the soft gates) when it drew them.
+    if (a.routing.on && g.heads[a.task].router)
+        router_backward(g.heads[a.task].router, act.d_gates, act.soft, cfg.depth, B, a.routing.tau);
+
     // embeddings: x0[b,t] = (t == 0 ? cls : emb[b,t-1]) + pos[t]
-    colsum_accumulate(g.pos, act.d_res, T * C, B, T * C);
-    colsum_accumulate(g.cls, act.d_res, T * C, B, C);
-    for (int b = 0; b < B; ++b)
-        std::memcpy(act.d_emb + size_t(b) * P * C, act.d_res + (size_t(b) * T + 1) * C, sizeof(float) * size_t(P) * C);
-    matmul_backward(nullptr, 0, g.patch_w, pd, g.patch_b, act.d_emb, C, act.patches, pd, p.patch_w, pd, B * P, pd,
-                    C, false);
+    const bool embed_frozen = !g.patch_w && !g.patch_b;
+    tokens_backward(embed_frozen ? nullptr : act.d_emb, g.cls, g.pos, act.d_res, B, T, C);
+    if (!embed_frozen)
+        matmul_backward(nullptr, 0, g.patch_w, pd, g.patch_b, act.d_emb, C, act.patches, pd, p.patch_w, pd, B * P,
+                        pd, C, false);
 }
 
 }  // namespace ufo

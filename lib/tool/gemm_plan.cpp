@@ -1,5 +1,5 @@
 // gemm_plan.cpp — the model's sgemm calls, listed in the order model.cpp and layers.cpp issue them.
-#include "layers/gemm_plan.h"
+#include "tool/gemm_plan.h"
 
 #include "layers/blas.h"
 
@@ -19,7 +19,7 @@ GemmCall linear_dw(int Nr, int IC, int OC) { return {true, false, OC, IC, Nr, 1.
 
 std::vector<GemmCall> gemm_plan(const ViTConfig& cfg, const Active& in, int B, bool train) {
     Active a = in;
-    a.resolve(cfg);
+    resolve_active(cfg, a);
     const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int Nt = B * T, K = cfg.tasks[size_t(a.task)].num_classes;
     std::vector<GemmCall> plan;

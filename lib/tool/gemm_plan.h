@@ -2,7 +2,7 @@
 // that ufo-bench can time those matrix products alone, with the same shapes, transposes and
 // data-parallel shards: the "machine's sgemm at the same shapes" a model's speed is held to.
 #pragma once
-#include "nn/model.h"
+#include "nn/vit.h"
 
 #include <vector>
 
