@@ -97,13 +97,13 @@ int main_body(int argc, char** argv) {
         name = "arch";
         // Without a checkpoint or data the flags are the whole model: one that cannot be built
         // is a usage error.
-        const ViTConfig arch = arch_from_options(vm);
         try {
-            arch.validate("");
+            model = network_from_options(vm, nullptr, "");
+        } catch (const UsageError&) {
+            throw;
         } catch (const Error& e) {
             throw UsageError(e.what());
         }
-        model = std::make_unique<ViT>(arch);
         model->init_weights(seed);
     }
     const NetSpec& cfg = model->spec();

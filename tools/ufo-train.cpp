@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
         if (!cli::parse(argc, argv, opts, pos, vm,
                         "Usage: ufo-train [options] TRAIN.h5 [--val VAL.h5] -o MODEL.h5\n"
                         "       ufo-train [options] --task A=TRAIN.h5[,VAL.h5] --task B=... -o SUPERNET.h5\n"
-                        "Trains a ViT (one task) or a Task-MoE supernet (several); metrics as TSV (or --json)\n"
-                        "on stdout."))
+                        "Trains a ViT or a CNN (one task) or a Task-MoE supernet (several); metrics as TSV\n"
+                        "(or --json) on stdout."))
             return 0;
         for (const auto& a : task_args) {
             const auto eq = a.find('=');
@@ -182,20 +182,15 @@ int main(int argc, char** argv) {
             throw po::error("architecture options cannot be combined with --init (the checkpoint sets them)");
         o.command = cli::command_line(argc, argv);
         if (vm.count("classes")) o.classes = vm["classes"].as<int>();
-        const ViTConfig arch = arch_from_options(vm);
-        const bool fixed_img = vm.count("img") > 0;
-        // A fresh ViT: the flags, with the data's image shape (unless --img), tasks and
-        // input normalisation.
-        NetFactory make = [arch, fixed_img](const NetSpec& data, const std::string& where) -> std::unique_ptr<Network> {
-            ViTConfig c = arch;
-            if (!fixed_img) { c.img_h = data.img_h; c.img_w = data.img_w; c.img_c = data.img_c; }
-            c.tasks = data.tasks;
-            c.in_mean = data.in_mean;
-            c.in_std = data.in_std;
-            c.ffn_sets = 1;
-            if (c.tasks.size() > 1) c.make_supernet();
-            c.validate(where);
-            return std::make_unique<ViT>(c);
+        arch_family(vm);   // a bad --arch is a usage error before any data is read
+        if (arch_family(vm) == "cnn") {
+            (void)cnn_arch_from_options(vm);
+            if (o.tasks.size() > 1) throw po::error("--arch cnn trains one task; multi-task supernets are ViTs");
+        } else {
+            (void)arch_from_options(vm);
+        }
+        NetFactory make = [&vm](const NetSpec& data, const std::string& where) {
+            return network_from_options(vm, &data, where);
         };
         TrainHooks hooks;
         hooks.log = TrainLogPrinter(json, o.tasks.size() > 1);

@@ -1,5 +1,6 @@
 // checkpoint.cpp — HDF5 checkpoint writer and validating reader (formats/checkpoint.md).
 #include "io/checkpoint.h"
+#include "nn/cnn.h"
 
 #include "io/atomic_file.h"
 #include "base/common.h"
@@ -30,7 +31,9 @@ std::string utc_now() {
 
 std::vector<hsize_t> hshape(const std::vector<int64_t>& s) { return {s.begin(), s.end()}; }
 
-void write_arch(h5::File& f, const ViTConfig& c) {
+// What every network writes: the task list, the image shape, the input normalisation and
+// the family (/arch@model).
+void write_spec(h5::File& f, const NetSpec& c, const std::string& model) {
     const std::string a = "/arch";
     h5::set_attr(f, "/", "tasks", [&] {
         std::vector<std::string> n;
@@ -40,31 +43,35 @@ void write_arch(h5::File& f, const ViTConfig& c) {
     // Create /arch by writing its normalisation tensors first, then the scalars as attributes.
     h5::write_f32(f, a + "/input_mean", c.in_mean.data(), {hsize_t(c.img_c)}, 0);
     h5::write_f32(f, a + "/input_std", c.in_std.data(), {hsize_t(c.img_c)}, 0);
+    for (const auto& [k, v] : {std::pair<const char*, int64_t>{"img_h", c.img_h}, {"img_w", c.img_w}, {"img_c", c.img_c}})
+        h5::set_attr(f, a, k, v);
+    h5::set_attr(f, a, "model", model);
+}
+
+void write_arch(h5::File& f, const ViTConfig& c) {
+    write_spec(f, c, "vit");
     const std::pair<const char*, int64_t> ints[] = {
-        {"img_h", c.img_h}, {"img_w", c.img_w}, {"img_c", c.img_c}, {"patch", c.patch},
-        {"dim", c.dim}, {"depth", c.depth}, {"heads", c.heads}, {"mlp_hidden", c.mlp_hidden},
+        {"patch", c.patch}, {"dim", c.dim}, {"depth", c.depth}, {"heads", c.heads}, {"mlp_hidden", c.mlp_hidden},
         {"qk_norm", c.qk_norm}, {"parallel_block", c.parallel_block}, {"qkv_bias", c.qkv_bias},
         {"ffn_sets", c.ffn_sets}};
-    for (const auto& [k, v] : ints) h5::set_attr(f, a, k, v);
-    h5::set_attr(f, a, "model", std::string("vit"));
+    for (const auto& [k, v] : ints) h5::set_attr(f, "/arch", k, v);
+}
+
+void write_arch(h5::File& f, const CNNConfig& c) {
+    write_spec(f, c, "cnn");
+    h5::set_attr(f, "/arch", "layers", c.layers);
+    h5::set_attr(f, "/arch", "bn_momentum", double(c.bn_momentum));
 }
 
 // Every number is range-checked as a 64-bit value before it is narrowed to int (so 2^32+x
 // cannot load as x) and before anything is sized from it (limits.h); ViTConfig::validate then
 // checks the combination.
-ViTConfig read_arch(const h5::File& f) {
-    ViTConfig c;
+void read_spec(const h5::File& f, NetSpec& c) {
     const std::string a = "/arch";
     if (!h5::exists(f, a)) fail(f.path(), "missing group /arch (architecture)");
     auto gi = [&](const char* k, int64_t hi) { return int(h5::get_int_in(f, a, k, 1, hi)); };
     c.img_h = gi("img_h", bounds::kMaxImageSide); c.img_w = gi("img_w", bounds::kMaxImageSide);
-    c.img_c = gi("img_c", bounds::kMaxChannels); c.patch = gi("patch", bounds::kMaxImageSide);
-    c.dim = gi("dim", bounds::kMaxDim); c.depth = gi("depth", bounds::kMaxDepth);
-    c.heads = gi("heads", bounds::kMaxHeads); c.mlp_hidden = gi("mlp_hidden", bounds::kMaxMlpHidden);
-    c.qk_norm = h5::get_bool(f, a, "qk_norm");
-    c.parallel_block = h5::get_bool(f, a, "parallel_block");
-    c.qkv_bias = h5::get_bool(f, a, "qkv_bias");
-    c.ffn_sets = gi("ffn_sets", bounds::kMaxTasks + 1);
+    c.img_c = gi("img_c", bounds::kMaxChannels);
     if (c.img_c != 1 && c.img_c != 3) fail(f.path(), "/arch@img_c must be 1 or 3");
     c.in_mean.assign(c.img_c, 0.0f);
     c.in_std.assign(c.img_c, 1.0f);
@@ -92,6 +99,23 @@ ViTConfig read_arch(const h5::File& f) {
         if (h5::has_attr(f, g, "class_names")) t.class_names = h5::get_strs(f, g, "class_names");
         c.tasks.push_back(std::move(t));
     }
+}
+
+// Every number is range-checked as a 64-bit value before it is narrowed to int (so 2^32+x
+// cannot load as x) and before anything is sized from it (bounds.h); validate then checks
+// the combination.
+ViTConfig read_arch(const h5::File& f) {
+    ViTConfig c;
+    read_spec(f, c);
+    const std::string a = "/arch";
+    auto gi = [&](const char* k, int64_t hi) { return int(h5::get_int_in(f, a, k, 1, hi)); };
+    c.patch = gi("patch", bounds::kMaxImageSide);
+    c.dim = gi("dim", bounds::kMaxDim); c.depth = gi("depth", bounds::kMaxDepth);
+    c.heads = gi("heads", bounds::kMaxHeads); c.mlp_hidden = gi("mlp_hidden", bounds::kMaxMlpHidden);
+    c.qk_norm = h5::get_bool(f, a, "qk_norm");
+    c.parallel_block = h5::get_bool(f, a, "parallel_block");
+    c.qkv_bias = h5::get_bool(f, a, "qkv_bias");
+    c.ffn_sets = gi("ffn_sets", bounds::kMaxTasks + 1);
     if (c.is_supernet())
         for (auto& t : c.tasks) {
             const std::string d = "/tasks/" + t.name + "/route";
@@ -100,6 +124,18 @@ ViTConfig read_arch(const h5::File& f) {
             h5::read_i32(f, d, r.data(), {hsize_t(c.depth)});
             t.route.assign(r.begin(), r.end());
         }
+    c.validate(f.path());
+    return c;
+}
+
+CNNConfig read_cnn_arch(const h5::File& f) {
+    CNNConfig c;
+    read_spec(f, c);
+    c.layers = h5::get_str(f, "/arch", "layers");
+    if (c.layers.size() > 4096) fail(f.path(), "/arch@layers is longer than 4096 characters");
+    const double m = h5::get_double(f, "/arch", "bn_momentum");
+    if (!(m > 0 && m <= 1)) fail(f.path(), "/arch@bn_momentum must be in (0,1]");
+    c.bn_momentum = float(m);
     c.validate(f.path());
     return c;
 }
@@ -154,13 +190,26 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
     LoadedCheckpoint ck;
     ck.path = path;
     ck.kind = h5::get_str(f, "/", "kind");
-    if (ck.kind != "dense" && ck.kind != "supernet" && ck.kind != "subnet")
-        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not known (dense, supernet, subnet)");
-    ViTConfig cfg = read_arch(f);
-    check_kind(f, ck.kind, cfg);
+    if (ck.kind != "dense" && ck.kind != "supernet" && ck.kind != "subnet" && ck.kind != "cnn")
+        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not known (dense, supernet, subnet, cnn)");
+    // Files written before the CNN family carry no /arch@model: they are ViTs.
+    const std::string model = h5::has_attr(f, "/arch", "model") ? h5::get_str(f, "/arch", "model") : "vit";
+    if (model != (ck.kind == "cnn" ? "cnn" : "vit"))
+        fail(f.path(), "kind is " + ck.kind + " but /arch@model is '" + model + "'");
+    ViTConfig cfg;
+    CNNConfig cnn_cfg;
+    std::vector<ParamInfo> layout;
+    if (model == "vit") {
+        cfg = read_arch(f);
+        check_kind(f, ck.kind, cfg);
+        layout = vit_layout(cfg);
+    } else {
+        cnn_cfg = read_cnn_arch(f);
+        layout = cnn_layout(cnn_cfg);
+    }
     // Every tensor is present, of its architecture's shape and stored in full before the
     // model's memory is allocated: a file cannot make ufo allocate more than it holds.
-    for (const auto& t : vit_layout(cfg)) {
+    for (const auto& t : layout) {
         const std::string d = "/" + t.name;
         if (!h5::exists(f, d)) fail(f.path(), "missing tensor " + d + " required by its architecture");
         const auto have = h5::shape(f, d);
@@ -168,7 +217,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
             fail(f.path(), d + " has shape " + h5::shape_str(have) + ", expected " + h5::shape_str(hshape(t.shape)));
         h5::check_stored(f, d);
     }
-    ck.net = std::make_unique<ViT>(cfg);
+    if (model == "vit") ck.net = std::make_unique<ViT>(cfg);
+    else ck.net = std::make_unique<CNN>(cnn_cfg);
     Network& m = *ck.net;
     for (const auto& t : m.layout) {
         const std::string d = "/" + t.name;
@@ -233,15 +283,16 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Net
         h5::set_attr(f, "/", "parent_checksum", std::string(prov.parent.empty() ? "" : sum));
         h5::set_attr(f, "/", "num_params", int64_t(m.num_params()));
         const auto* vit = dynamic_cast<const ViT*>(&m);
-        if (!vit) fail(path, std::string("internal error: no checkpoint format for a ") + m.family() + " network");
-        write_arch(f, vit->cfg);
+        if (vit) write_arch(f, vit->cfg);
+        else if (auto* cnn = dynamic_cast<const CNN*>(&m)) write_arch(f, cnn->cfg);
+        else fail(path, std::string("internal error: no checkpoint format for a ") + m.family() + " network");
         for (const auto& t : m.layout)
             h5::write_f32(f, "/" + t.name, m.params.data() + t.offset, hshape(t.shape), zstd_level);
         for (const auto& t : m.spec().tasks) {
             const std::string g = "/tasks/" + t.name;
             h5::set_attr(f, g, "num_classes", int64_t(t.num_classes));
             if (!t.class_names.empty()) h5::set_attr(f, g, "class_names", t.class_names);
-            if (vit->cfg.is_supernet()) {
+            if (vit && vit->cfg.is_supernet()) {
                 std::vector<int32_t> r(t.route.begin(), t.route.end());
                 h5::write_i32(f, g + "/route", r.data(), {hsize_t(r.size())}, 0);
             }

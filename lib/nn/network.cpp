@@ -82,7 +82,8 @@ void Network::set_layout(std::vector<ParamInfo> l, size_t total) {
 
 size_t Network::num_params() const {
     size_t n = 0;
-    for (const auto& t : layout) n += t.size;
+    for (const auto& t : layout)
+        if (t.role.trained()) n += t.size;
     return n;
 }
 

@@ -153,6 +153,9 @@ struct Active {
         int64_t step = 0;
     } routing;
     int64_t first_sample = 0;        // global index of this batch's row 0 (set per shard)
+    // A training forward: BatchNorm uses (and keeps) the batch's statistics; otherwise the
+    // running ones. Set by DataParallel::train_step.
+    bool train = false;
     // Given gates instead of routing, [depth,B,2] weights of (shared, own): tests and
     // experiments; backward then leaves dL/d(gates) in the workspace.
     const float* gates = nullptr;
@@ -210,7 +213,7 @@ public:
     virtual bool whole_batch() const { return false; }
     virtual void update_statistics(const Workspace&) {}
 
-    size_t num_params() const;       // without the alignment padding
+    size_t num_params() const;       // trained tensors (not statistics), without the padding
     size_t total_floats() const { return params.size(); }
     void init_weights(uint64_t seed);
     // Per layout tensor: 1 = frozen (no gradient, no update).

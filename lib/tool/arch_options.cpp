@@ -14,7 +14,9 @@ namespace po = boost::program_options;
 void add_arch_options(po::options_description& opts) {
     po::options_description a("Architecture");
     a.add_options()
-        ("preset", po::value<std::string>()->default_value("ref"), "tiny | small | ref (reference ViT: 28x28x1, patch 4, dim 192, depth 6)")
+        ("arch", po::value<std::string>()->default_value("vit"), "vit | cnn: the network family")
+        ("preset", po::value<std::string>()->default_value("ref"),
+         "ViT: tiny | small | ref (reference ViT: 28x28x1, patch 4, dim 192, depth 6); CNN: tiny | small (default)")
         ("img", po::value<std::string>(), "input shape HxWxC (default: the dataset's, else the preset's)")
         ("patch", po::value<int>(), "patch size (must divide H and W)")
         ("dim", po::value<int>(), "embedding dimension")
@@ -25,13 +27,15 @@ void add_arch_options(po::options_description& opts) {
         ("classes", po::value<int>(), "number of classes (default: the dataset's)")
         ("qk-norm", po::bool_switch(), "LayerNorm on queries and keys (ViT-22B)")
         ("parallel-block", po::bool_switch(), "y = x + Attn(LN(x)) + MLP(LN(x)) (ViT-22B)")
-        ("no-qkv-bias", po::bool_switch(), "no bias in the fused qkv projection (ViT-22B)");
+        ("no-qkv-bias", po::bool_switch(), "no bias in the fused qkv projection (ViT-22B)")
+        ("layers", po::value<std::string>(), "CNN layers, e.g. c24,c24,m,c48,c48,m,c80 (cN conv, cN/2 stride 2, m/a pool)");
     opts.add(a);
 }
 
 bool arch_flags_given(const po::variables_map& vm) {
-    for (const char* k : {"img", "patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden", "classes"})
+    for (const char* k : {"img", "patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden", "classes", "layers"})
         if (vm.count(k)) return true;
+    if (vm.count("arch") && !vm["arch"].defaulted()) return true;
     for (const char* k : {"qk-norm", "parallel-block", "no-qkv-bias"})
         if (vm.count(k) && vm[k].as<bool>()) return true;
     return !vm["preset"].defaulted();
@@ -39,7 +43,81 @@ bool arch_flags_given(const po::variables_map& vm) {
 
 // Flag values are usage errors (exit 2) when they cannot describe a model at all; whether the
 // model fits the data is checked later, against the data.
+namespace {
+// --img HxWxC into spec (usage error when malformed).
+void img_option(const po::variables_map& vm, NetSpec& c) {
+    if (!vm.count("img")) return;
+    int h = 0, w = 0, ch = 0;
+    char tail = 0;
+    const std::string s = vm["img"].as<std::string>();
+    if (std::sscanf(s.c_str(), "%dx%dx%d%c", &h, &w, &ch, &tail) != 3 || h <= 0 || w <= 0 || h > bounds::kMaxImageSide ||
+        w > bounds::kMaxImageSide || (ch != 1 && ch != 3))
+        throw UsageError("option --img: '" + s + "' is not HxWxC with sides 1.." + std::to_string(bounds::kMaxImageSide) +
+                         " and C 1 or 3");
+    c.img_h = h; c.img_w = w; c.img_c = ch;
+    c.in_mean.assign(ch, 0.5f);
+    c.in_std.assign(ch, 0.5f);
+}
+}  // namespace
+
+std::string arch_family(const po::variables_map& vm) {
+    const std::string a = vm.count("arch") ? vm["arch"].as<std::string>() : "vit";
+    if (a != "vit" && a != "cnn") throw UsageError("option --arch: '" + a + "' is not vit or cnn");
+    return a;
+}
+
+CNNConfig cnn_arch_from_options(const po::variables_map& vm) {
+    for (const char* k : {"patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden"})
+        if (vm.count(k)) throw UsageError(std::string("option --") + k + " applies to --arch vit, not cnn");
+    for (const char* k : {"qk-norm", "parallel-block", "no-qkv-bias"})
+        if (vm.count(k) && vm[k].as<bool>()) throw UsageError(std::string("option --") + k + " applies to --arch vit, not cnn");
+    CNNConfig c;
+    try {
+        c = cnn_preset(vm["preset"].defaulted() ? "small" : vm["preset"].as<std::string>());
+    } catch (const Error& e) {
+        throw UsageError(std::string("option --preset: ") + e.what());
+    }
+    img_option(vm, c);
+    if (vm.count("layers")) c.layers = vm["layers"].as<std::string>();
+    try {
+        c.parse("");
+    } catch (const Error& e) {
+        throw UsageError(std::string("option --layers: ") + e.what());
+    }
+    if (vm.count("classes")) {
+        const int k = vm["classes"].as<int>();
+        if (k < 2 || k > bounds::kMaxClasses) throw UsageError("option --classes: " + std::to_string(k) + " is outside 2.." +
+                                                               std::to_string(bounds::kMaxClasses));
+        c.tasks[0].num_classes = k;
+    }
+    return c;
+}
+
+std::unique_ptr<Network> network_from_options(const po::variables_map& vm, const NetSpec* data, const std::string& where) {
+    auto fit = [&](NetSpec& c) {
+        if (!data) return;
+        if (!vm.count("img")) { c.img_h = data->img_h; c.img_w = data->img_w; c.img_c = data->img_c; }
+        c.tasks = data->tasks;
+        c.in_mean = data->in_mean;
+        c.in_std = data->in_std;
+    };
+    if (arch_family(vm) == "cnn") {
+        CNNConfig c = cnn_arch_from_options(vm);
+        fit(c);
+        c.validate(where);
+        if (c.tasks.size() > 1) fail(where, "a CNN has one task; multi-task supernets are ViTs");
+        return std::make_unique<CNN>(c);
+    }
+    ViTConfig c = arch_from_options(vm);
+    fit(c);
+    c.ffn_sets = 1;
+    if (c.tasks.size() > 1) c.make_supernet();
+    c.validate(where);
+    return std::make_unique<ViT>(c);
+}
+
 ViTConfig arch_from_options(const po::variables_map& vm) {
+    if (vm.count("layers")) throw UsageError("option --layers applies to --arch cnn");
     ViTConfig c;
     try {
         c = preset(vm["preset"].as<std::string>());
@@ -66,18 +144,7 @@ ViTConfig arch_from_options(const po::variables_map& vm) {
             throw UsageError("option --mlp-ratio: " + std::to_string(r) + " times dim " + std::to_string(dim) +
                              " is not a hidden size in 1.." + std::to_string(bounds::kMaxMlpHidden));
     }
-    if (vm.count("img")) {
-        int h = 0, w = 0, ch = 0;
-        char tail = 0;
-        const std::string s = vm["img"].as<std::string>();
-        if (std::sscanf(s.c_str(), "%dx%dx%d%c", &h, &w, &ch, &tail) != 3 || h <= 0 || w <= 0 || h > bounds::kMaxImageSide ||
-            w > bounds::kMaxImageSide || (ch != 1 && ch != 3))
-            throw UsageError("option --img: '" + s + "' is not HxWxC with sides 1.." + std::to_string(bounds::kMaxImageSide) +
-                             " and C 1 or 3");
-        c.img_h = h; c.img_w = w; c.img_c = ch;
-        c.in_mean.assign(ch, 0.5f);
-        c.in_std.assign(ch, 0.5f);
-    }
+    img_option(vm, c);
     if (vm.count("patch")) c.patch = vm["patch"].as<int>();
     if (vm.count("dim")) c.dim = vm["dim"].as<int>();
     if (vm.count("depth")) c.depth = vm["depth"].as<int>();

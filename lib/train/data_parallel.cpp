@@ -43,11 +43,12 @@ ShardRows shard_rows(int s, int n, int B) {
     return {s * base + std::min(s, extra), base + (s < extra ? 1 : 0)};
 }
 
-void DataParallel::set_active(const Active& a, int shard, int B) {
+void DataParallel::set_active(const Active& a, int shard, int B, bool train) {
     Shard& sh = shards_[size_t(shard)];
     const ShardRows r = rows(shard, B);
     sh.active = a;   // assignment reuses the vectors' capacity after the first step
     sh.active.first_sample = a.first_sample + r.first;
+    sh.active.train = train;
     if (!a.gates) return;
     sh.gates.resize(size_t(depth_) * r.count * 2);
     for (int l = 0; l < depth_; ++l)
@@ -81,13 +82,15 @@ void DataParallel::forward(const Network& net, const uint8_t* images, int B, con
     if (B < 1 || B > max_batch_) fail("", "batch of " + std::to_string(B) + " rows exceeds the buffers");
     const int n = shards(B);
     if (n == 1) {
-        net.forward(*shards_[0].ws, images, B, a);
+        Active inference = a;
+        inference.train = false;
+        net.forward(*shards_[0].ws, images, B, inference);
         probs_ = shards_[0].ws->probs;
         logits_ = shards_[0].ws->logits;
         return;
     }
     const int K = net.spec().tasks[size_t(a.task)].num_classes;
-    for (int s = 0; s < n; ++s) set_active(a, s, B);
+    for (int s = 0; s < n; ++s) set_active(a, s, B, false);
     run_shards(n, [&](int s) {
         const ShardRows r = rows(s, B);
         const Workspace& ws = *shards_[size_t(s)].ws;
@@ -133,7 +136,7 @@ StepResult DataParallel::train_step(Network& net, const uint8_t* images, const T
     const int K = net.spec().tasks[size_t(a.task)].num_classes;
     const int n = shards(B);
     if (n > 1 && shards_[1].grads.empty()) fail("", "data-parallel buffers were allocated for inference");
-    for (int s = 0; s < n; ++s) set_active(a, s, B);
+    for (int s = 0; s < n; ++s) set_active(a, s, B, true);
     run_shards(n, [&](int s) {
         shard_step(net, images, y, B, s, grads);
         const ShardRows r = rows(s, B);

@@ -75,7 +75,7 @@ private:
         std::exception_ptr error;
     };
     ShardRows rows(int shard, int B) const { return shard_rows(shard, shards(B), B); }
-    void set_active(const Active& a, int shard, int B);
+    void set_active(const Active& a, int shard, int B, bool train);
     void shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, float* grads);
     // Runs body(shard) for shards 0..n-1 on n threads; rethrows the first shard's exception.
     template <class F> void run_shards(int n, F&& body);

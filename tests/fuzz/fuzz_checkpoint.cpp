@@ -1,4 +1,4 @@
-// fuzz_checkpoint — load_checkpoint / read_architecture (lib/checkpoint.h) on valid HDF5 files
+// fuzz_checkpoint — load_checkpoint / read_architecture (lib/io/checkpoint.h) on valid HDF5 files
 // with hostile contents, generated from the input by h5_plan.h (why not raw bytes: see there).
 //
 // The unmutated plan is a checkpoint as save_checkpoint writes it (formats/checkpoint.md): a

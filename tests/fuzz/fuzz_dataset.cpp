@@ -1,4 +1,4 @@
-// fuzz_dataset — load_dataset (lib/dataset.h) on valid HDF5 files with hostile contents,
+// fuzz_dataset — load_dataset (lib/io/dataset.h) on valid HDF5 files with hostile contents,
 // generated from the input by h5_plan.h (why not raw bytes: see there).
 //
 // The unmutated plan is a dataset as save_dataset writes it (formats/dataset.md): /images uint8

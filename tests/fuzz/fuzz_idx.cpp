@@ -1,4 +1,4 @@
-// fuzz_idx — import_idx (lib/image_io.h). It reads paths, so the input is split into two files:
+// fuzz_idx — import_idx (lib/io/image_io.h). It reads paths, so the input is split into two files:
 //
 //   byte 0      flags: 1 gzip the images part, 2 gzip the labels part, 4 pass class names a,b,c,
 //               8 read the images from stdin ("-"), 16 read the labels from stdin

@@ -1,4 +1,4 @@
-// fuzz_jpeg — decode_jpeg (lib/image_io.h) from memory. Raw bytes; seeds are small JPEGs
+// fuzz_jpeg — decode_jpeg (lib/io/image_io.h) from memory. Raw bytes; seeds are small JPEGs
 // (gray, RGB, 4:2:0 and 4:4:4, progressive, restart markers: tests/fuzz/seed_images.cpp). An image
 // that decodes is decoded again as gray and as RGB. Oracle: the buffer matches the reported size.
 #include "base/common.h"

@@ -1,4 +1,4 @@
-// fuzz_png — decode_png (lib/image_io.h) from memory. Raw bytes; seeds are small PNGs of every
+// fuzz_png — decode_png (lib/io/image_io.h) from memory. Raw bytes; seeds are small PNGs of every
 // colour type, bit depth and interlacing (tests/fuzz/seed_images.cpp). An image that decodes is
 // decoded again as gray and as RGB. Oracle: the pixel buffer matches the reported size.
 #include "base/common.h"

@@ -1,5 +1,5 @@
 // fuzz_routes — parse_route_table, then apply_route_table against a small supernet
-// (lib/routes.h). Raw text input; seeds are valid tables (tests/fuzz/make-seeds).
+// (lib/io/routes.h). Raw text input; seeds are valid tables (tests/fuzz/make-seeds).
 // Oracles: a table that applies leaves a valid supernet whose routes are the table's, and
 // format_route_table -> parse_route_table round-trips them.
 #include "base/common.h"

@@ -5,7 +5,7 @@
 // overflows that we cannot fix), so a raw-bytes fuzzer would spend its time rediscovering them.
 // What we *can* fix is how our readers treat a well-formed HDF5 file with hostile contents. So
 // the fuzz input is not a file: it is a string of choices. A Plan starts as a valid ufo file (the
-// same objects, types and attribute order as lib/checkpoint.cpp and lib/dataset.cpp write), the
+// same objects, types and attribute order as lib/io/checkpoint.cpp and lib/io/dataset.cpp write), the
 // choices then mutate it (drop/retype/revalue attributes, change tensor dtypes, shapes — up to
 // huge declared extents with no data — storage, values, zstd chunk bytes, add links), and the
 // plan is written with libhdf5 itself (our writer lib/h5.h where it can express the object, the
