@@ -197,3 +197,21 @@ _h5diff_is() {
   h5diff -q "$@" >/dev/null 2>&1 || st=$?
   [ "$st" -eq "$want" ] || { echo "h5diff -q $* exited $st, expected $want" | fail; return 1; }
 }
+
+# tensor_same F1 F2 OBJ1 OBJ2 / tensor_differs ...: the values of two datasets, compared exactly
+# (h5dump %.9g round-trips float32), attributes ignored (a subnet's tensors carry `source`).
+h5data() {
+  local out
+  out=$(h5dump -d "$2" -m %.9g -y -w 0 -A 0 "$1" 2>/dev/null) || { echo "h5dump -d $2 $1 failed" >&2; return 1; }
+  sed -n '/DATA {/,/}/p' <<<"$out" | tr -d ' \n'
+}
+tensor_same() {
+  local a b
+  a=$(h5data "$1" "$3") && b=$(h5data "$2" "$4") || return 1
+  [ -n "$a" ] && [ "$a" = "$b" ] || { echo "$3 of $1 differs from $4 of $2" | fail; return 1; }
+}
+tensor_differs() {
+  local a b
+  a=$(h5data "$1" "$3") && b=$(h5data "$2" "$4") || return 1
+  [ -n "$a" ] && [ "$a" != "$b" ] || { echo "$3 of $1 equals $4 of $2" | fail; return 1; }
+}
