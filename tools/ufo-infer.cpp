@@ -1,11 +1,13 @@
 // ufo-infer — predictions of a checkpoint on an HDF5 dataset or on image files, with an
 // optional accuracy / per-class / confusion-matrix summary (see man/ufo-infer.1).
 #include "layers/blas.h"
+#include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "tool/cli.h"
 #include "base/common.h"
 #include "io/dataset.h"
 #include "io/image_io.h"
+#include "io/predictions.h"
 #include "train/infer.h"
 #include "nn/vit.h"
 
@@ -19,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,10 +32,11 @@ namespace {
 
 const char* kUsage =
     "usage: ufo-infer -m MODEL.h5 [DATA.h5 | IMAGE... | -] [--task T] [--summary | --summary-only]\n"
-    "                 [--json] [--resize] [-b BATCH] [-t THREADS]\n"
+    "                 [--json] [--probs] [--logits] [-o PRED.h5] [--resize] [-b BATCH] [-t THREADS]\n"
     "Predicts every image of a ufo dataset (labels known) or of PNG/JPEG files and prints one row\n"
     "per image on stdout: TSV with a header, or JSON Lines with --json.\n"
-    "'-' reads stdin: an HDF5 dataset, or else a list of image paths, one per line.";
+    "'-' reads stdin: an HDF5 dataset, or else a list of image paths, one per line.\n"
+    "-o also writes every image's probabilities, logits and prediction to an HDF5 file.";
 
 // Where the images come from and what is known about them.
 struct Input {
@@ -117,6 +121,14 @@ std::vector<std::string> read_path_list(std::FILE* f) {
 }
 
 
+// "p_NAME" / "logit_NAME" header cells, one per class, in class order (the index without names).
+std::string class_columns(const std::string& prefix, const TaskInfo& task) {
+    std::string s;
+    for (int k = 0; k < task.num_classes; ++k)
+        s += "\t" + prefix + (task.class_names.empty() ? std::to_string(k) : cli::tsv(task.class_names[size_t(k)]));
+    return s;
+}
+
 // Paths and names need not be UTF-8; invalid bytes become U+FFFD instead of an exception.
 std::string dump(const nlohmann::ordered_json& j) {
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -127,6 +139,16 @@ std::string fmt6(double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.6f", v);
     return b;
+}
+
+void append_cells(std::string& line, const float* v, int K) {
+    for (int k = 0; k < K; ++k) line += "\t" + fmt6(v[k]);
+}
+
+nlohmann::ordered_json json_array(const float* v, int K) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (int k = 0; k < K; ++k) a.push_back(double(v[k]));
+    return a;
 }
 
 struct Summary {
@@ -189,10 +211,11 @@ void print_summary(const Summary& s, const TaskInfo& task, bool json, bool after
 }
 
 int main_body(int argc, char** argv) {
-    std::string model_path, task_name;
+    std::string model_path, task_name, out_path;
     std::vector<std::string> inputs;
     int batch = 256, threads = 0;
-    bool json = false, summary = false, summary_only = false, resize_ok = false;
+    bool json = false, summary = false, summary_only = false, resize_ok = false, want_probs = false,
+         want_logits = false;
     po::options_description opts("options");
     opts.add_options()
         ("help,h", "show this help")
@@ -202,6 +225,9 @@ int main_body(int argc, char** argv) {
         ("summary", po::bool_switch(&summary), "after the rows: accuracy, per-class accuracy, confusion matrix")
         ("summary-only", po::bool_switch(&summary_only), "the summary without the per-image rows")
         ("json", po::bool_switch(&json), "JSON Lines instead of TSV")
+        ("probs", po::bool_switch(&want_probs), "every class's probability: columns p_NAME (JSON: \"probs\")")
+        ("logits", po::bool_switch(&want_logits), "every class's logit: columns logit_NAME (JSON: \"logits\")")
+        ("output,o", po::value(&out_path), "also write the predictions to this HDF5 file (probs, logits, ...)")
         ("resize", po::bool_switch(&resize_ok), "resize image files to the model's input size")
         ("batch,b", po::value(&batch)->default_value(256), "images per forward pass")
         ("threads,t", po::value(&threads)->default_value(0), "threads (0: OMP_NUM_THREADS or all cores)");
@@ -214,10 +240,26 @@ int main_body(int argc, char** argv) {
     if (threads < 0) throw po::error("option --threads must not be negative");
     if (inputs.size() > 1 && std::find(inputs.begin(), inputs.end(), "-") != inputs.end())
         throw po::error("'-' must be the only input");
+    if ((want_probs || want_logits) && summary_only)
+        throw po::error("--probs and --logits add columns to the rows, and --summary-only prints none");
+    if (vm.count("output") && out_path.empty()) throw po::error("option --output needs a file name");
+    if (out_path == "-")
+        throw po::error("-o - is not supported: standard output carries the rows; name a file");
     const bool want_summary = summary || summary_only;
     if (threads > 0) set_threads(threads);
 
+    // An output never replaces an input, and a missing directory fails before any work.
+    std::unique_ptr<AtomicPath> out;
+    if (!out_path.empty()) {
+        std::vector<std::string> read = inputs;
+        read.push_back(model_path);
+        cli::check_outputs({out_path}, read);
+        out = std::make_unique<AtomicPath>(out_path);
+    }
+
     LoadedCheckpoint ck = load_checkpoint(model_path);
+    // A model read from stdin cannot be read again, so it gets no checksum.
+    const uint64_t model_checksum = out && model_path != "-" ? fnv1a_file(model_path) : 0;
     const Network& m = *ck.net;
     const NetSpec& cfg = m.spec();
     const auto* vit = dynamic_cast<const ViT*>(&m);
@@ -257,6 +299,7 @@ int main_body(int argc, char** argv) {
         in.name = inputs.size() == 1 ? inputs[0] : std::to_string(inputs.size()) + " images";
         take_images(in, inputs, cfg, resize_ok);
     }
+    if (out) cli::check_outputs({out_path}, in.sources);   // paths read from stdin, too
     const bool has_labels = !in.labels.empty();
     if (want_summary && !has_labels)
         fail(in.name, in.is_dataset ? "its labels do not match the model's classes, so there is no summary"
@@ -267,11 +310,28 @@ int main_body(int argc, char** argv) {
     active.task = t;
     if (vit) active = active_for_task(vit->cfg, t);
     m.resolve(active);
+    std::unique_ptr<PredictionsWriter> writer;
+    if (out) {
+        PredictionsInfo info;
+        info.task = task.name;
+        info.num_classes = K;
+        info.class_names = task.class_names;
+        info.model = model_path == "-" ? "" : model_path;
+        info.model_checksum = model_checksum;
+        info.input_kind = in.is_dataset ? "dataset" : "images";
+        info.input = in.is_dataset ? in.name : inputs[0] == "-" ? "<stdin>" : "";
+        info.has_input_checksum = in.is_dataset && inputs[0] != "-";
+        if (info.has_input_checksum) info.input_checksum = fnv1a_file(inputs[0]);
+        info.tool = "ufo-infer";
+        info.command = cli::command_line(argc, argv);
+        writer = std::make_unique<PredictionsWriter>(*out, info, in.n, in.labels, in.sources);
+    }
     const bool names = !task.class_names.empty();
     const bool rows = !summary_only;
     if (rows && !json) {
-        std::printf("index\t%s\tprediction\tprobability%s\n", in.is_dataset ? "label" : "source",
-                    names ? "\tclass_name" : "");
+        std::printf("index\t%s\tprediction\tprobability%s%s%s\n", in.is_dataset ? "label" : "source",
+                    names ? "\tclass_name" : "", want_probs ? class_columns("p_", task).c_str() : "",
+                    want_logits ? class_columns("logit_", task).c_str() : "");
     }
     Summary sum;
     sum.K = K;
@@ -279,9 +339,11 @@ int main_body(int argc, char** argv) {
     std::string line;
     const auto t0 = std::chrono::steady_clock::now();
     predict_batches(m, dp, in.images.data(), in.n, active, [&](int64_t first, int B, const float* probs) {
+        if (writer) writer->append(first, B, probs, dp.logits());
         for (int b = 0; b < B; ++b) {
             const int64_t i = first + b;
             const float* p = probs + size_t(b) * K;
+            const float* z = dp.logits() + size_t(b) * K;
             const int pred = int(std::max_element(p, p + K) - p);
             const int y = has_labels ? in.labels[size_t(i)] : -1;
             if (has_labels) sum.add(y, pred, p[y]);
@@ -294,6 +356,8 @@ int main_body(int argc, char** argv) {
                 j["prediction"] = pred;
                 j["probability"] = double(p[pred]);
                 if (names) j["class_name"] = task.class_names[size_t(pred)];
+                if (want_probs) j["probs"] = json_array(p, K);
+                if (want_logits) j["logits"] = json_array(z, K);
                 line = dump(j);
             } else {
                 line = std::to_string(i) + "\t";
@@ -301,6 +365,8 @@ int main_body(int argc, char** argv) {
                 else line += cli::tsv(in.sources[size_t(i)]);
                 line += "\t" + std::to_string(pred) + "\t" + fmt6(p[pred]);
                 if (names) line += "\t" + cli::tsv(task.class_names[size_t(pred)]);
+                if (want_probs) append_cells(line, p, K);
+                if (want_logits) append_cells(line, z, K);
             }
             std::printf("%s\n", line.c_str());
         }
@@ -308,9 +374,15 @@ int main_body(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (want_summary) print_summary(sum, task, json, rows);
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) fail("<stdout>", "write error");
+    // The file appears only when everything else succeeded.
+    if (writer) {
+        writer->finish();
+        out->commit();
+    }
     std::fprintf(stderr, "ufo-infer: %s: task %s, %lld images in %.2f s (%.1f img/s)", in.name.c_str(),
                  task.name.c_str(), (long long)in.n, secs, secs > 0 ? in.n / secs : 0.0);
     if (has_labels) std::fprintf(stderr, ", accuracy %.4f", sum.n ? double(sum.correct) / sum.n : 0.0);
+    if (writer) std::fprintf(stderr, ", predictions in %s", out_path.c_str());
     std::fprintf(stderr, "\n");
     return 0;
 }

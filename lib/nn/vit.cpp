@@ -203,8 +203,9 @@ void declare_vit(const ViTConfig& cfg, ParamBinder& add, ParamPtrs& p) {
         BlockParams& bp = p.blocks[l];
         bp = BlockParams{};
         const std::string b = "blocks/" + std::to_string(l) + "/";
+        // LayerNorm scale or shift of width C (ln1, ln2) or hd (QK-norm, part of attention).
         auto norm = [&](const std::string& n, bool w, int unit, Part part = Part::Norm) {
-            return add(b + n, {n.find("_norm/") != std::string::npos ? hd : C},
+            return add(b + n, {part == Part::Attn ? hd : C},
                        role(Kind::Norm, part, w ? Init::One : Init::Zero, w, l, -1, -1, unit));
         };
         bp.ln1_w = norm("ln1/w", true, 0); bp.ln1_b = norm("ln1/b", false, 0);

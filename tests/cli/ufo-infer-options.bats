@@ -2,7 +2,8 @@
 # ufo-infer: every option in --help changes the output the way it says (or, for -b and -t,
 # provably does not change the predictions), checked against independent computations: the
 # summary recounted with awk from the rows, the JSON rows against the TSV rows, a task's
-# predictions against its extracted sub-network, JPEG input against djpeg's pixels. Errors have
+# predictions against its extracted sub-network, JPEG input against djpeg's pixels, --logits
+# against --probs through a softmax, the -o file against the rows (read by h5dump). Errors have
 # exact exit codes.
 
 load common
@@ -190,6 +191,79 @@ pgm_to_png() {
   [ -z "$output" ]
 }
 
+@test "--probs: a p_ column per class of the chosen task, and a \"probs\" array in JSON; without it neither" {
+  plain=$("$BIN/ufo-infer" -m "$S" --task beta "$B" -t 1 2>/dev/null)
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" --probs -t 1
+  assert_success
+  # beta has 4 classes: 4 more columns, the first five unchanged.
+  assert_line --index 0 "$(head -n 1 <<<"$plain")"$'\tp_0\tp_1\tp_2\tp_3'
+  [ "$(cut -f1-5 <<<"$output")" = "$plain" ]
+  [ -z "$(awk -F'\t' 'NF != 9' <<<"$output")" ]
+  [ "$(head -n 1 <<<"$plain" | awk -F'\t' '{ print NF }')" -eq 5 ]
+  # The p_ column of the predicted class is the probability column.
+  [ -z "$(awk -F'\t' 'NR > 1 && $(6 + $3) != $4' <<<"$output")" ]
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" --probs --json -t 1
+  assert_success
+  python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+assert len(rows) == 120 and all(len(r["probs"]) == 4 and "logits" not in r for r in rows)' <<<"$output"
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" --json -t 1
+  refute_output --partial '"probs"'
+}
+
+@test "--logits: a logit_ column per class and a \"logits\" array; they are the logits, not the probabilities" {
+  both=$("$BIN/ufo-infer" -m "$S" --task beta "$B" --probs --logits -t 1 2>/dev/null)
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" --logits -t 1
+  assert_success
+  assert_line --index 0 --regexp $'\tclass_name\tlogit_0\tlogit_1\tlogit_2\tlogit_3$'
+  [ "$output" = "$(cut -f1-5,10- <<<"$both")" ]
+  # softmax(logit_ columns) = p_ columns; the logits themselves are not probabilities.
+  run awk -F'\t' 'NR > 1 {
+      m = $10; for (j = 11; j <= 13; j++) if ($j > m) m = $j
+      z = 0; s = 0; for (j = 10; j <= 13; j++) { z += exp($j - m); s += $j }
+      for (k = 0; k < 4; k++) { d = exp($(10 + k) - m) / z - $(6 + k); if (d > 1e-5 || -d > 1e-5) bad++ }
+      if (s > 0.999 && s < 1.001) same++
+    } END { print bad + 0, same + 0 }' <<<"$both"
+  assert_output "0 0"
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" --logits --json -t 1
+  assert_success
+  python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+assert len(rows) == 120 and all(len(r["logits"]) == 4 and "probs" not in r for r in rows)' <<<"$output"
+}
+
+@test "-o/--output: writes the chosen task's predictions; without it no file is written" {
+  mkdir -p "$TMP/o" "$TMP/none"
+  rows=$("$BIN/ufo-infer" -m "$S" --task beta "$B" -t 1 2>/dev/null)
+  (cd "$TMP/none" && "$BIN/ufo-infer" -m "$S" --task beta "$B" -t 1 >/dev/null 2>&1)
+  [ -z "$(ls -A "$TMP/none")" ]
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" -t 1 --output "$TMP/o/long.h5"
+  assert_success
+  [ "$output" = "$rows" ]
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task beta "$B" -t 1 -o "$TMP/o/short.h5"
+  assert_success
+  h5same "$TMP/o/long.h5" "$TMP/o/short.h5" /probs
+  run h5ls "$TMP/o/short.h5"
+  assert_line --regexp '^probs +Dataset \{120, 4\}$'
+  assert_line --regexp '^labels +Dataset \{120\}$'
+  run h5dump -a /task "$TMP/o/short.h5"
+  assert_output --partial '(0): "beta"'
+  run h5dump -a /num_classes "$TMP/o/short.h5"
+  assert_output --partial '(0): 4'
+  # /prediction is the prediction column of the rows.
+  raw=$(mktemp "$TMP/raw.XXXXXX")
+  h5dump -d /prediction -b LE -o "$raw" "$TMP/o/short.h5" >/dev/null
+  [ "$(od -An -v -td4 -w4 "$raw" | tr -d ' ')" = "$(tail -n +2 <<<"$rows" | cut -f3)" ]
+  # Another task, another file: alpha's 10 classes (its labels are not beta's, so no /labels).
+  run --separate-stderr "$BIN/ufo-infer" -m "$S" --task alpha "$B" -t 1 -o "$TMP/o/alpha.h5"
+  assert_success
+  run h5ls "$TMP/o/alpha.h5"
+  assert_line --regexp '^probs +Dataset \{120, 10\}$'
+  refute_line --regexp '^labels '
+}
+
 @test "bad option values and missing arguments: exit 2, nothing on stdout" {
   run --separate-stderr "$BIN/ufo-infer" -m "$M" "$A" -t -1
   assert_exit_error 2 "--threads must not be negative"
@@ -201,5 +275,11 @@ pgm_to_png() {
   assert_exit_error 2 "--task"
   run --separate-stderr "$BIN/ufo-infer" -m
   assert_exit_error 2 "--model"
+  run --separate-stderr "$BIN/ufo-infer" -m "$M" "$A" -o
+  assert_exit_error 2 "--output"
+  run --separate-stderr "$BIN/ufo-infer" -m "$M" "$A" -o -
+  assert_exit_error 2 "-o - is not supported"
+  run --separate-stderr "$BIN/ufo-infer" -m "$M" "$A" --probs --summary-only
+  assert_exit_error 2 "--probs and --logits add columns to the rows"
   [ -z "$output" ]
 }
