@@ -224,7 +224,10 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
         const std::string d = "/" + t.name;
         if (!h5::exists(f, d)) fail(f.path(), "missing tensor " + d + " required by its architecture");
         h5::read_f32(f, d, m.params.data() + t.offset, hshape(t.shape));
-        check_finite(f, d, m.params.data() + t.offset, t.size);
+        // A BatchNorm running variance below 0 would make inference take a square root of
+        // a negative number.
+        const bool variance = t.role.kind == Kind::Statistic && t.role.unit == 1;
+        check_finite(f, d, m.params.data() + t.offset, t.size, variance);
     }
     auto gs = [&](const char* k) { return h5::has_attr(f, "/", k) ? h5::get_str(f, "/", k) : std::string(); };
     ck.provenance.tool = gs("tool");

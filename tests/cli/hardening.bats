@@ -13,6 +13,7 @@ setup_file() {
   export TMP="$BATS_FILE_TMPDIR"
   make_supernet_fixture "$TMP"
   "$BIN/ufo-train" "$TMP/alpha.h5" --preset tiny -b 16 --steps 6 --stop-after 2 -t 1 -o "$TMP/run.h5" >/dev/null 2>&1
+  "$BIN/ufo-train" "$TMP/alpha.h5" --arch cnn --preset tiny -b 16 --steps 2 -t 1 -o "$TMP/cnn.h5" >/dev/null 2>&1
 }
 
 setup() {
@@ -232,6 +233,35 @@ full_disk() {
   run --separate-stderr "$BIN/ufo-infer" -m "$W/s.h5" --task alpha "$A"
   [ "$status" -eq 1 ]
   assert_one_line_error "$W/s.h5" "kind is dense, but the architecture has 2 tasks"
+}
+
+@test "CNN checkpoints: bad or huge layer lists, momentum, running variance, family: one line, bounded" {
+  C="$BATS_FILE_TMPDIR/cnn.h5"
+  check() {  # check EXPECTED EDIT-ARGS...
+    local want=$1; shift
+    cp "$C" "$W/c.h5"
+    "$E" "$W/c.h5" "$@"
+    bounded "$BIN/ufo-infer" -m "$W/c.h5" "$A"
+    [ "$status" -eq 1 ]
+    assert_one_line_error "$W/c.h5" "$want"
+  }
+  check "CNN layers 'c8,x': 'x' is not a layer" str /arch layers c8,x
+  check "CNN layers 'c0': 'c0': channels must be in 1..4096" str /arch layers c0
+  check "the first layer must be a convolution" str /arch layers m,c8
+  check "is longer than 4096 characters" str /arch layers "$(printf 'c8,%.0s' $(seq 1 1400))c8"
+  check "the model would have too many parameters" str /arch layers "$(printf 'c4096,%.0s' $(seq 1 40))c4096"
+  check "/layers/0/conv/w has shape" str /arch layers c9,m,c16
+  check "/arch@bn_momentum must be in (0,1]" double /arch bn_momentum nan
+  check "/layers/0/bn/running_var[2] is -1.000000, not a finite non-negative number" f32 /layers/0/bn/running_var 2 -1
+  check "/layers/2/bn/running_mean[0] is nan" f32 /layers/2/bn/running_mean 0 nan
+  check "kind is cnn but /arch@model is 'vit'" str /arch model vit
+  check "kind is dense but /arch@model is 'cnn'" str / kind dense
+  cp "$C" "$W/c.h5"
+  "$E" "$W/c.h5" delete /layers/2/bn/running_var
+  run --separate-stderr "$BIN/ufo-infer" -m "$W/c.h5" "$A"
+  assert_exit_error 1 "missing tensor /layers/2/bn/running_var"
+  run --separate-stderr "$BIN/ufo-extract" --shared "$C" -o "$W/x.h5"
+  assert_exit_error 1 "is a cnn checkpoint, not a ViT"
 }
 
 @test "train_state: NaN in the AdamW moments and negative counters are refused at --resume" {
