@@ -2,14 +2,15 @@
 // with hostile contents, generated from the input by h5_plan.h (why not raw bytes: see there).
 //
 // The unmutated plan is a checkpoint as save_checkpoint writes it (formats/checkpoint.md): a
-// small dense, supernet or subnet ViT picked by the first bytes, its tensors from vit_layout(),
-// optionally /train_state. Oracles beyond "no crash": a file the reader accepts must have been
+// small dense, supernet or subnet ViT or a CNN picked by the first bytes, its tensors from
+// vit_layout() / cnn_layout(), optionally /train_state. Oracles beyond "no crash": a file the reader accepts must have been
 // read as stored (an /arch integer of 2^32+16 must not load as 16), and its input std must be > 0.
 #include "io/checkpoint.h"
 #include "base/common.h"
 #include "fuzz_common.h"
 #include "io/h5.h"
 #include "h5_plan.h"
+#include "nn/cnn.h"
 #include "nn/vit.h"
 
 #include <cmath>
@@ -35,9 +36,63 @@ int64_t arch_field(const ufo::ViTConfig& c, const std::string& k) {
     return c.ffn_sets;
 }
 
+void common_attrs(fuzz::Plan& p, const char* kind, const ufo::Network& m) {
+    p.str_attr("/", "format", "ufo-checkpoint");
+    p.int_attr("/", "format_version", 1);
+    p.str_attr("/", "kind", kind);
+    p.str_attr("/", "ufo_version", ufo::kVersion);
+    p.str_attr("/", "tool", "ufo-train");
+    p.str_attr("/", "command", "ufo-train --preset tiny -o x.h5");
+    p.str_attr("/", "created", "2024-01-01T00:00:00Z");
+    p.int_attr("/", "num_params", int64_t(m.num_params()));
+}
+
+// A small CNN: one to three convolutions (stride 1 or 2) with optional pools between them.
+fuzz::Plan cnn_plan(fuzz::Choices& in) {
+    ufo::CNNConfig c;
+    c.img_c = in.flag() ? 3 : 1;
+    c.img_h = 2 + int(in.below(7));
+    c.img_w = 2 + int(in.below(7));
+    c.in_mean.assign(c.img_c, 0.25f);
+    c.in_std.assign(c.img_c, 0.5f);
+    c.layers.clear();
+    for (int l = 0, n = 1 + int(in.below(3)); l < n; ++l) {
+        if (l > 0 && in.flag()) c.layers += in.flag() ? "m," : "a,";
+        c.layers += "c" + std::to_string(1 + in.below(4)) + (in.flag() ? "/2," : ",");
+    }
+    c.layers.pop_back();
+    c.tasks = {{"main", 2 + int(in.below(4)), {}, {}}};
+    try {
+        c.validate("");
+    } catch (const ufo::Error&) {   // a pool on a 1-pixel map: drop the pools
+        std::string plain;
+        for (char ch : c.layers) if (ch != 'm' && ch != 'a') plain += ch;
+        c.layers.clear();
+        for (size_t i = 0; i < plain.size(); ++i)
+            if (!(plain[i] == ',' && (i == 0 || plain[i - 1] == ','))) c.layers += plain[i];
+    }
+    const ufo::CNN m(c);
+    fuzz::Plan p;
+    common_attrs(p, "cnn", m);
+    p.str_attr("/", "parent", "");
+    p.str_attr("/", "parent_checksum", "");
+    p.list_attr("/", "tasks", {"main"});
+    p.dset("/arch/input_mean", fuzz::DType::F32, {hsize_t(c.img_c)});
+    p.dset("/arch/input_std", fuzz::DType::F32, {hsize_t(c.img_c)});
+    for (const char* k : {"img_h", "img_w", "img_c"})
+        p.int_attr("/arch", k, k[4] == 'h' ? c.img_h : k[4] == 'w' ? c.img_w : c.img_c);
+    p.str_attr("/arch", "model", "cnn");
+    p.str_attr("/arch", "layers", c.layers);
+    p.dbl_attr("/arch", "bn_momentum", 0.1);
+    for (const auto& t : m.layout) p.dset("/" + t.name, fuzz::DType::F32, std::vector<hsize_t>(t.shape.begin(), t.shape.end()));
+    p.int_attr("/tasks/main", "num_classes", c.tasks[0].num_classes);
+    return p;
+}
+
 fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
     ufo::ViTConfig c;
-    const int kind = int(in.below(3));  // dense, supernet, subnet
+    const int kind = int(in.below(4));  // dense, supernet, subnet, cnn
+    if (kind == 3) return cnn_plan(in);
     c.img_c = in.flag() ? 3 : 1;
     c.patch = 1 + int(in.below(4));
     c.img_h = c.patch * (1 + int(in.below(3)));
@@ -70,16 +125,9 @@ fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
 
     fuzz::Plan p;
     const char* kinds[] = {"dense", "supernet", "subnet"};
-    p.str_attr("/", "format", "ufo-checkpoint");
-    p.int_attr("/", "format_version", 1);
-    p.str_attr("/", "kind", kinds[kind]);
-    p.str_attr("/", "ufo_version", ufo::kVersion);
-    p.str_attr("/", "tool", "ufo-train");
-    p.str_attr("/", "command", "ufo-train --preset tiny -o x.h5");
-    p.str_attr("/", "created", "2024-01-01T00:00:00Z");
+    common_attrs(p, kinds[kind], m);
     p.str_attr("/", "parent", kind == 2 ? "super.h5" : "");
     p.str_attr("/", "parent_checksum", kind == 2 ? "0123456789abcdef" : "");
-    p.int_attr("/", "num_params", int64_t(m.num_params()));
     std::vector<std::string> tnames;
     for (const auto& t : c.tasks) tnames.push_back(t.name);
     p.list_attr("/", "tasks", tnames);
@@ -177,7 +225,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (via_stdin) fuzz::stdin_from(path);
     try {
         ufo::LoadedCheckpoint ck = ufo::load_checkpoint(arg, want_state);
-        check_arch(ck.vit().cfg, path);
+        const auto* vit = dynamic_cast<const ufo::ViT*>(ck.net.get());
+        if (vit) check_arch(vit->cfg, path);
+        for (float s : ck.net->spec().in_std)
+            if (!(s > 0) || !std::isfinite(s)) fuzz::finding("accepted /arch/input_std entry " + std::to_string(s));
+        // An accepted network must run: one forward pass of a black image.
+        if (!ck.net->spec().tasks.empty()) {
+            std::vector<uint8_t> img(ck.net->spec().image_size(), 0);
+            auto ws = ck.net->workspace(1, false);
+            ufo::Active a;
+            if (vit) a = ufo::active_for_task(vit->cfg, 0);
+            ck.net->resolve(a);
+            ck.net->forward(*ws, img.data(), 1, a);
+        }
         if (ck.has_train_state && (ck.state.adam_m.size() != ck.net->params.size() ||
                                    ck.state.adam_v.size() != ck.net->params.size()))
             fuzz::finding("train state moments do not match the parameter count");

@@ -439,10 +439,12 @@ inline void fill_values(const DsetSpec& d, size_t n, std::vector<double>& fv, st
         int64_t k = 0;
         switch (d.fill) {
             case Fill::Pattern:
-                // Valid as stored by the tools: std > 0, AdamW second moments >= 0.
+                // Valid as stored by the tools: std > 0, AdamW second moments and BatchNorm
+                // running variances >= 0.
                 v = std::sin(double(i) * 0.7) * 0.1;
                 if (d.path.find("std") != std::string::npos) v += 0.5;
-                if (d.path.find("adam_v") != std::string::npos) v = std::fabs(v);
+                if (d.path.find("adam_v") != std::string::npos || d.path.find("running_var") != std::string::npos)
+                    v = std::fabs(v);
                 k = d.modulo > 0 ? int64_t(i) % d.modulo : int64_t(i * 37 % 251);
                 break;
             case Fill::Zero: break;
