@@ -51,9 +51,9 @@ int main(int argc, char** argv) {
             ("json", po::bool_switch(&json), "JSON Lines instead of TSV on stdout");
         po::options_description fine("Fine-tuning and new tasks");
         fine.add_options()
-            ("init", po::value(&o.init_path), "start from this checkpoint's weights (dense, subnet, shared branch)")
+            ("init", po::value(&o.init_path), "start from this checkpoint's weights (dense, subnet, shared branch, CNN)")
             ("new-head", po::bool_switch(&o.new_head), "with --init: a fresh head even when the class count matches")
-            ("freeze", po::value(&freeze), "PART[,PART]: keep these fixed (embed, attn, ffn, norm, head, conv)");
+            ("freeze", po::value(&freeze), "PART[,PART]: keep these fixed (embed, attn, ffn, norm, head, router, conv)");
         opts.add(fine);
         std::vector<std::string> task_args, task_batch, task_weight, task_lr;
         std::string freeze_at, noise = "sample";
