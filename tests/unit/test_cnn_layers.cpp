@@ -35,6 +35,8 @@
 #include "reference_cnn.h"
 #include "base/rng.h"
 
+#include "test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -46,15 +48,9 @@
 #include <omp.h>
 
 using namespace ufo;
+using ufo::test::randv;
 
 namespace {
-
-std::vector<float> randv(size_t n, uint64_t seed, float scale = 1.0f) {
-    Rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = scale * r.normal();
-    return v;
-}
 
 float max_abs(const std::vector<float>& v) {
     float mx = 1e-6f;

@@ -14,6 +14,8 @@
 #include "nn/router.h"
 #include "base/rng.h"
 
+#include "test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,15 +24,9 @@
 #include <vector>
 
 using namespace ufo;
+using ufo::test::randv;
 
 namespace {
-
-std::vector<float> randv(size_t n, uint64_t seed, float scale = 1.0f) {
-    Rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = scale * r.normal();
-    return v;
-}
 
 double weighted_sum(const std::vector<float>& out, const std::vector<float>& R) {
     double s = 0.0;

@@ -6,6 +6,8 @@
 #include "reference.h"
 #include "base/rng.h"
 
+#include "test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,14 +15,9 @@
 #include <vector>
 
 using namespace ufo;
+using ufo::test::randv;
 
 namespace {
-std::vector<float> randv(size_t n, uint64_t seed, float scale = 1.0f) {
-    Rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = scale * r.normal();
-    return v;
-}
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, float rel, const char* what) {
     ASSERT_EQ(a.size(), b.size());
     float mx = 1e-6f;

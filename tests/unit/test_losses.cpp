@@ -19,6 +19,8 @@
 
 #include "base/rng.h"
 
+#include "test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,15 +30,9 @@
 #include <vector>
 
 using namespace ufo;
+using ufo::test::randv;
 
 namespace {
-
-std::vector<float> randv(size_t n, uint64_t seed, float scale = 1.0f) {
-    Rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = scale * r.normal();
-    return v;
-}
 
 std::vector<int32_t> rand_labels(int B, int K, uint64_t seed) {
     Rng r(seed);

@@ -17,6 +17,7 @@
 #include <cstring>
 
 using namespace ufo;
+using ufo::test::randv;
 
 namespace {
 
@@ -33,13 +34,6 @@ std::vector<ViTConfig> configs() {
     c.make_supernet();
     out.push_back(c);
     return out;
-}
-
-std::vector<float> randv(size_t n, uint64_t seed) {
-    Rng r(seed);
-    std::vector<float> v(n);
-    for (auto& x : v) x = r.normal();
-    return v;
 }
 
 void perturb(Network& m, uint64_t seed, float scale = 0.1f) {

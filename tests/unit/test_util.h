@@ -2,12 +2,14 @@
 // capture the message of the ufo::Error a call throws.
 #pragma once
 #include "base/common.h"
+#include "base/rng.h"
 #include "train/data_parallel.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 namespace ufo::test {
@@ -29,6 +31,14 @@ inline std::string error_of(const std::function<void()>& f) {
         return e.what();
     }
     return "(no error)";
+}
+
+// n normal random floats times scale, fixed by seed.
+inline std::vector<float> randv(size_t n, uint64_t seed, float scale = 1.0f) {
+    Rng r(seed);
+    std::vector<float> v(n);
+    for (auto& x : v) x = scale * r.normal();
+    return v;
 }
 
 // One training pass of B rows with label-smoothed cross-entropy weighted by `weight`,
