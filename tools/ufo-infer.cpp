@@ -9,6 +9,7 @@
 #include "io/image_io.h"
 #include "io/predictions.h"
 #include "train/infer.h"
+#include "nn/elastic.h"
 #include "nn/vit.h"
 
 #include <nlohmann/json.hpp>
@@ -211,7 +212,7 @@ void print_summary(const Summary& s, const TaskInfo& task, bool json, bool after
 }
 
 int main_body(int argc, char** argv) {
-    std::string model_path, task_name, out_path;
+    std::string model_path, task_name, arch_text, out_path;
     std::vector<std::string> inputs;
     int batch = 256, threads = 0;
     bool json = false, summary = false, summary_only = false, resize_ok = false, want_probs = false,
@@ -222,6 +223,8 @@ int main_body(int argc, char** argv) {
         ("model,m", po::value(&model_path)->required(), "checkpoint (ufo-train or later tools)")
         ("input", po::value(&inputs)->multitoken(), "dataset (.h5), image files, or '-'")
         ("task", po::value(&task_name), "task to predict, by name (needed when the model has several)")
+        ("arch", po::value(&arch_text),
+         "run this sub-architecture of an elastic model ('depth=D heads=H,.. mlp=N,..'), or '-' (stdin)")
         ("summary", po::bool_switch(&summary), "after the rows: accuracy, per-class accuracy, confusion matrix")
         ("summary-only", po::bool_switch(&summary_only), "the summary without the per-image rows")
         ("json", po::bool_switch(&json), "JSON Lines instead of TSV")
@@ -236,6 +239,8 @@ int main_body(int argc, char** argv) {
     po::variables_map vm;
     if (!cli::parse(argc, argv, opts, pos, vm, kUsage)) return 0;
     if (inputs.empty()) throw po::error("a dataset, image files or '-' is required");
+    if (arch_text == "-" && (model_path == "-" || inputs[0] == "-"))
+        throw po::error("--arch - reads stdin, which already carries the model or the input");
     if (batch < 1) throw po::error("option --batch must be positive");
     if (threads < 0) throw po::error("option --threads must not be negative");
     if (inputs.size() > 1 && std::find(inputs.begin(), inputs.end(), "-") != inputs.end())
@@ -276,6 +281,16 @@ int main_body(int argc, char** argv) {
         fail(model_path, "has " + std::to_string(vit->cfg.ffn_sets) + " FFN sets per block but is not a Task-MoE supernet");
     const TaskInfo& task = cfg.tasks[size_t(t)];
     const int K = task.num_classes;
+    Active active;   // a supernet runs only the task's route; an elastic model its largest or --arch
+    active.task = t;
+    if (vit) active = active_for_task(vit->cfg, t);
+    if (vm.count("arch")) {
+        if (!vit) fail(model_path, std::string("--arch names a ViT sub-architecture; this is a ") + m.family());
+        if (arch_text == "-") arch_text = cli::read_spec_line("<stdin>");
+        active = parse_arch(arch_text, vit->cfg, model_path);
+        std::fprintf(stderr, "ufo-infer: %s: %s\n", model_path.c_str(), format_arch(active).c_str());
+    }
+    m.resolve(active);
 
     // Input: a dataset (with labels) or images (without).
     Input in;
@@ -306,10 +321,6 @@ int main_body(int argc, char** argv) {
                                     : "image files have no labels, so there is no summary (use a dataset)");
 
     DataParallel dp(m, int(std::min<int64_t>(batch, std::max<int64_t>(in.n, 1))), false);
-    Active active;   // a supernet runs only the task's route
-    active.task = t;
-    if (vit) active = active_for_task(vit->cfg, t);
-    m.resolve(active);
     std::unique_ptr<PredictionsWriter> writer;
     if (out) {
         PredictionsInfo info;

@@ -55,6 +55,25 @@ int main(int argc, char** argv) {
             ("new-head", po::bool_switch(&o.new_head), "with --init: a fresh head even when the class count matches")
             ("freeze", po::value(&freeze), "PART[,PART]: keep these fixed (embed, attn, ffn, norm, head, router, conv)");
         opts.add(fine);
+        bool no_sort = false;
+        po::options_description el("One-for-All elastic training (--elastic)");
+        el.add_options()
+            ("elastic", po::bool_switch(&o.elastic.on),
+             "train an elastic model (usually with --init TASK.h5): every step the largest, the smallest and random "
+             "sub-networks")
+            ("elastic-depth", po::value(&o.elastic.depth), "depths to sample, e.g. 4,5,6 (default: depth-2..depth)")
+            ("elastic-heads", po::value(&o.elastic.heads), "heads per block, e.g. 1,2,3 (default: 1..heads)")
+            ("elastic-mlp-ratio", po::value(&o.elastic.mlp_ratio),
+             "FFN widths per block as multiples of dim, e.g. 1,1.5,2 (default: 1/2, 3/4 and all of the model's)")
+            ("sandwich-random", po::value(&o.elastic.sandwich_random)->default_value(2),
+             "random sub-networks per step besides the largest and the smallest")
+            ("kd-weight", po::value(&o.elastic.kd_weight)->default_value(1.0f, "1"),
+             "weight of the largest's soft predictions in the smaller ones' loss (the rest: labels)")
+            ("kd-temperature", po::value(&o.elastic.kd_temperature)->default_value(1.0f, "1"),
+             "temperature of in-place distillation")
+            ("sort-importance", po::bool_switch(), "reorder heads and hidden units by importance first (default)")
+            ("no-sort-importance", po::bool_switch(&no_sort), "keep the order of heads and hidden units");
+        opts.add(el);
         std::vector<std::string> task_args, task_batch, task_weight, task_lr;
         std::string freeze_at, noise = "sample";
         float tau = -1;
@@ -180,12 +199,30 @@ int main(int argc, char** argv) {
         if (!o.init_path.empty() && !o.resume_path.empty()) throw po::error("give --init or --resume, not both");
         if (!o.init_path.empty() && arch_flags_given(vm))
             throw po::error("architecture options cannot be combined with --init (the checkpoint sets them)");
+        o.elastic.sort_importance = !no_sort;
+        if (no_sort && vm["sort-importance"].as<bool>())
+            throw po::error("give --sort-importance or --no-sort-importance, not both");
+        if (!o.elastic.on)
+            for (const char* k : {"elastic-depth", "elastic-heads", "elastic-mlp-ratio", "sandwich-random", "kd-weight",
+                                  "kd-temperature", "sort-importance", "no-sort-importance"})
+                if (vm.count(k) && !vm[k].defaulted() && !(vm[k].value().type() == typeid(bool) && !vm[k].as<bool>()))
+                    throw po::error(std::string("--") + k + " needs --elastic");
+        if (o.elastic.on) {
+            need(o.tasks.size() <= 1, "--elastic trains one task; a multi-task run trains a Task-MoE supernet");
+            need(o.elastic.sandwich_random >= 0 && o.elastic.sandwich_random <= 64, "--sandwich-random must be in 0..64");
+            need(o.elastic.kd_weight >= 0 && o.elastic.kd_weight <= 1, "--kd-weight must be in [0,1]");
+            need(finite(o.elastic.kd_temperature) && o.elastic.kd_temperature > 0 && o.elastic.kd_temperature <= 100,
+                 "--kd-temperature must be in (0,100]");
+        }
+        if (!o.init_path.empty() && !arch_spec(vm).empty())
+            throw po::error("--arch cannot be combined with --init; cut the sub-architecture out first "
+                            "(ufo-extract --arch) and start from that file");
         o.command = cli::command_line(argc, argv);
         if (vm.count("classes")) o.classes = vm["classes"].as<int>();
         arch_family(vm);   // a bad --arch is a usage error before any data is read
         if (arch_family(vm) == "cnn") {
             (void)cnn_arch_from_options(vm);
-            if (o.tasks.size() > 1) throw po::error("--arch cnn trains one task; multi-task supernets are ViTs");
+            if (o.tasks.size() > 1) throw po::error("--family cnn trains one task; multi-task supernets are ViTs");
         } else {
             (void)arch_from_options(vm);
         }

@@ -55,6 +55,32 @@ void write_arch(h5::File& f, const ViTConfig& c) {
         {"qk_norm", c.qk_norm}, {"parallel_block", c.parallel_block}, {"qkv_bias", c.qkv_bias},
         {"ffn_sets", c.ffn_sets}};
     for (const auto& [k, v] : ints) h5::set_attr(f, "/arch", k, v);
+    // Arrays of ints are small datasets; each is present only when it says something.
+    auto ints_dataset = [&](const char* name, const std::vector<int>& v) {
+        if (v.empty()) return;
+        std::vector<int32_t> x(v.begin(), v.end());
+        h5::write_i32(f, std::string("/arch/") + name, x.data(), {hsize_t(x.size())}, 0);
+    };
+    ints_dataset("block_heads", c.block_heads);
+    ints_dataset("block_hidden", c.block_hidden);
+    ints_dataset("elastic_depth", c.elastic.depth);
+    ints_dataset("elastic_heads", c.elastic.heads);
+    ints_dataset("elastic_hidden", c.elastic.hidden);
+}
+
+// An optional 1-D int dataset of at most `max_len` entries in 1..hi (checked before and after
+// reading, so a hostile file cannot size an allocation or smuggle a value in).
+std::vector<int> read_ints(const h5::File& f, const std::string& d, int64_t max_len, int64_t hi) {
+    if (!h5::exists(f, d)) return {};
+    const auto sh = h5::shape(f, d);
+    if (sh.size() != 1 || sh[0] < 1 || int64_t(sh[0]) > max_len)
+        fail(f.path(), d + " has shape " + h5::shape_str(sh) + ", expected 1 to " + std::to_string(max_len) + " entries");
+    std::vector<int32_t> x(sh[0]);
+    h5::read_i32(f, d, x.data(), sh);
+    for (size_t i = 0; i < x.size(); ++i)
+        if (x[i] < 1 || x[i] > hi)
+            fail(f.path(), d + "[" + std::to_string(i) + "] is " + std::to_string(x[i]) + ", outside 1.." + std::to_string(hi));
+    return {x.begin(), x.end()};
 }
 
 void write_arch(h5::File& f, const CNNConfig& c) {
@@ -116,6 +142,14 @@ ViTConfig read_arch(const h5::File& f) {
     c.parallel_block = h5::get_bool(f, a, "parallel_block");
     c.qkv_bias = h5::get_bool(f, a, "qkv_bias");
     c.ffn_sets = gi("ffn_sets", bounds::kMaxTasks + 1);
+    c.block_heads = read_ints(f, a + "/block_heads", c.depth, c.heads);
+    c.block_hidden = read_ints(f, a + "/block_hidden", c.depth, c.mlp_hidden);
+    c.elastic.depth = read_ints(f, a + "/elastic_depth", c.depth, c.depth);
+    c.elastic.heads = read_ints(f, a + "/elastic_heads", c.heads, c.heads);
+    c.elastic.hidden = read_ints(f, a + "/elastic_hidden", c.mlp_hidden, c.mlp_hidden);
+    const bool any = !c.elastic.depth.empty() || !c.elastic.heads.empty() || !c.elastic.hidden.empty();
+    if (any && (c.elastic.depth.empty() || c.elastic.heads.empty() || c.elastic.hidden.empty()))
+        fail(f.path(), "an elastic space needs /arch/elastic_depth, /arch/elastic_heads and /arch/elastic_hidden");
     if (c.is_supernet())
         for (auto& t : c.tasks) {
             const std::string d = "/tasks/" + t.name + "/route";
@@ -147,6 +181,9 @@ void check_kind(const h5::File& f, const std::string& kind, const ViTConfig& c) 
     if (kind == "supernet" && !c.is_supernet())
         fail(f.path(), "kind is supernet, but the architecture is not a Task-MoE supernet (" +
                            std::to_string(c.tasks.size()) + " tasks, " + std::to_string(c.ffn_sets) + " FFN sets)");
+    if ((kind == "elastic") != c.is_elastic())
+        fail(f.path(), "kind is " + kind + (c.is_elastic() ? ", but the architecture has an elastic space"
+                                                           : ", but the architecture has no elastic space"));
     if (kind != "supernet" && (c.ffn_sets != 1 || c.tasks.size() > 1))
         fail(f.path(), "kind is " + kind + ", but the architecture has " + std::to_string(c.tasks.size()) +
                            " tasks and " + std::to_string(c.ffn_sets) + " FFN sets (expected at most 1 and 1)");
@@ -190,8 +227,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
     LoadedCheckpoint ck;
     ck.path = path;
     ck.kind = h5::get_str(f, "/", "kind");
-    if (ck.kind != "dense" && ck.kind != "supernet" && ck.kind != "subnet" && ck.kind != "cnn")
-        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not known (dense, supernet, subnet, cnn)");
+    if (ck.kind != "dense" && ck.kind != "supernet" && ck.kind != "subnet" && ck.kind != "elastic" && ck.kind != "cnn")
+        fail(f.path(), "checkpoint kind '" + ck.kind + "' is not known (dense, supernet, subnet, elastic, cnn)");
     // Files written before the CNN family carry no /arch@model: they are ViTs.
     const std::string model = h5::has_attr(f, "/arch", "model") ? h5::get_str(f, "/arch", "model") : "vit";
     if (model != (ck.kind == "cnn" ? "cnn" : "vit"))
@@ -233,6 +270,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state)
     ck.provenance.tool = gs("tool");
     ck.provenance.command = gs("command");
     ck.provenance.parent = gs("parent");
+    ck.provenance.parent_arch = gs("parent_arch");
     if (want_train_state && h5::exists(f, "/train_state")) {
         ck.has_train_state = true;
         TrainState& s = ck.state;
@@ -284,6 +322,7 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Net
         char sum[24];
         std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)prov.parent_checksum);
         h5::set_attr(f, "/", "parent_checksum", std::string(prov.parent.empty() ? "" : sum));
+        if (!prov.parent_arch.empty()) h5::set_attr(f, "/", "parent_arch", prov.parent_arch);
         h5::set_attr(f, "/", "num_params", int64_t(m.num_params()));
         const auto* vit = dynamic_cast<const ViT*>(&m);
         if (vit) write_arch(f, vit->cfg);

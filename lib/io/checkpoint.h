@@ -15,6 +15,7 @@ struct Provenance {
     std::string tool, command;
     std::string parent;              // checkpoint this one was made from ("" = none)
     uint64_t parent_checksum = 0;    // fnv1a of the parent file's bytes
+    std::string parent_arch;         // the sub-architecture of the parent this was cut from
     // Tensor name -> the parent tensor it was copied from (ufo-extract); stored as the
     // tensor's "source" attribute.
     std::map<std::string, std::string> sources;
@@ -35,7 +36,7 @@ struct TrainState {
 };
 
 struct LoadedCheckpoint {
-    std::string kind;                    // "dense", "supernet", "subnet" (ViT) or "cnn"
+    std::string kind;                    // "dense", "supernet", "subnet", "elastic" (ViT) or "cnn"
     std::string path;
     std::unique_ptr<Network> net;
     bool has_train_state = false;

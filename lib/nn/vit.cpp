@@ -43,6 +43,32 @@ void ViTConfig::validate(const std::string& where) const {
     limit("FFN weight sets", ffn_sets, bounds::kMaxTasks + 1);
     if (dim % heads) bad("dim " + std::to_string(dim) + " is not divisible by " + std::to_string(heads) + " heads");
     if (ffn_sets < 1) bad("at least one FFN weight set is needed");
+    for (const auto& [what, v, hi] : {std::tuple{"heads", &block_heads, heads}, std::tuple{"hidden units", &block_hidden, mlp_hidden}}) {
+        if (v->empty()) continue;
+        if (int(v->size()) != depth)
+            bad("per-block " + std::string(what) + " list " + std::to_string(v->size()) + " blocks, the model " +
+                std::to_string(depth));
+        for (size_t l = 0; l < v->size(); ++l)
+            if ((*v)[l] < 1 || (*v)[l] > hi)
+                bad("block " + std::to_string(l) + " has " + std::to_string((*v)[l]) + " " + what + ", outside 1.." +
+                    std::to_string(hi));
+    }
+    if (is_elastic()) {
+        if (tasks.size() != 1 || ffn_sets != 1) bad("an elastic model has one task and one FFN per block");
+        if (!block_heads.empty() || !block_hidden.empty())
+            bad("an elastic model has the same heads and FFN width in every block");
+        for (const auto& [what, v, hi] : {std::tuple{"depth", &elastic.depth, depth}, std::tuple{"heads", &elastic.heads, heads},
+                                          std::tuple{"FFN width", &elastic.hidden, mlp_hidden}}) {
+            if (v->empty()) bad(std::string("the elastic ") + what + " choices are empty");
+            for (size_t i = 0; i < v->size(); ++i)
+                if ((*v)[i] < 1 || (*v)[i] > hi || (i > 0 && (*v)[i] <= (*v)[i - 1]))
+                    bad(std::string("the elastic ") + what + " choices must be ascending, distinct and in 1.." +
+                        std::to_string(hi));
+            if (v->back() != hi)
+                bad(std::string("the largest elastic ") + what + " choice is " + std::to_string(v->back()) +
+                    ", not the model's " + std::to_string(hi) + " (the largest sub-network is the whole model)");
+        }
+    }
     for (size_t i = 0; i < tasks.size(); ++i)
         for (size_t j = 0; j < i; ++j)
             if (tasks[i].name == tasks[j].name) bad("task '" + tasks[i].name + "' appears twice");
@@ -98,6 +124,10 @@ bool ViTConfig::same_architecture(const ViTConfig& o, std::string* why) const {
     cmp("heads", heads, o.heads); cmp("mlp_hidden", mlp_hidden, o.mlp_hidden);
     cmp("qk_norm", qk_norm, o.qk_norm); cmp("parallel_block", parallel_block, o.parallel_block);
     cmp("qkv_bias", qkv_bias, o.qkv_bias); cmp("ffn_sets", ffn_sets, o.ffn_sets);
+    for (int l = 0; l < std::min(depth, o.depth); ++l) {
+        cmp(("heads of block " + std::to_string(l)).c_str(), heads_at(l), o.heads_at(l));
+        cmp(("FFN width of block " + std::to_string(l)).c_str(), hidden_at(l), o.hidden_at(l));
+    }
     cmp("tasks", long(tasks.size()), long(o.tasks.size()));
     for (size_t t = 0; t < std::min(tasks.size(), o.tasks.size()); ++t)
         cmp(("classes of task " + tasks[t].name).c_str(), tasks[t].num_classes, o.tasks[t].num_classes);
@@ -112,6 +142,16 @@ std::string ViTConfig::describe() const {
     if (qk_norm) s << " qk-norm";
     if (parallel_block) s << " parallel-block";
     if (!qkv_bias) s << " no-qkv-bias";
+    auto list = [&](const std::vector<int>& v) {
+        for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
+    };
+    if (!block_heads.empty()) { s << " block-heads "; list(block_heads); }
+    if (!block_hidden.empty()) { s << " block-mlp "; list(block_hidden); }
+    if (is_elastic()) {
+        s << " elastic depth "; list(elastic.depth);
+        s << " heads "; list(elastic.heads);
+        s << " mlp "; list(elastic.hidden);
+    }
     return s.str();
 }
 
@@ -160,14 +200,16 @@ void resolve_active(const ViTConfig& cfg, Active& a) {
     if (cfg.tasks.empty()) fail("", "the model has no task heads (a shared backbone)");
     if (a.task < 0 || a.task >= int(cfg.tasks.size())) fail("", "task index out of range");
     if (a.mixing() && !cfg.is_supernet()) fail("", "FFN mixing needs a Task-MoE supernet");
-    if (a.heads.empty()) a.heads.assign(cfg.depth, cfg.heads);
-    if (a.hidden.empty()) a.hidden.assign(cfg.depth, cfg.mlp_hidden);
+    if (a.heads.empty())
+        for (int l = 0; l < cfg.depth; ++l) a.heads.push_back(cfg.heads_at(l));
+    if (a.hidden.empty())
+        for (int l = 0; l < cfg.depth; ++l) a.hidden.push_back(cfg.hidden_at(l));
     if (a.ffn_set.empty()) a.ffn_set.assign(cfg.depth, 0);
     if (int(a.heads.size()) < a.depth || int(a.hidden.size()) < a.depth || int(a.ffn_set.size()) < a.depth)
         fail("", "active configuration lists fewer entries than the active depth");
     for (int l = 0; l < a.depth; ++l) {
-        if (a.heads[l] < 1 || a.heads[l] > cfg.heads) fail("", "active heads out of range");
-        if (a.hidden[l] < 1 || a.hidden[l] > cfg.mlp_hidden) fail("", "active hidden units out of range");
+        if (a.heads[l] < 1 || a.heads[l] > cfg.heads_at(l)) fail("", "active heads out of range");
+        if (a.hidden[l] < 1 || a.hidden[l] > cfg.hidden_at(l)) fail("", "active hidden units out of range");
         if (a.ffn_set[l] < 0 || a.ffn_set[l] >= cfg.ffn_sets) fail("", "FFN weight set out of range");
     }
 }
@@ -183,7 +225,7 @@ static std::string ffn_set_name(const ViTConfig& cfg, int s) {
 // The ViT's tensors, in checkpoint order. Roles say what each tensor is; names are only
 // where it lives in the file.
 void declare_vit(const ViTConfig& cfg, ParamBinder& add, ParamPtrs& p) {
-    const int64_t C = cfg.dim, H = cfg.mlp_hidden, hd = cfg.head_dim();
+    const int64_t C = cfg.dim, hd = cfg.head_dim();
     // unit tells apart tensors of the same kind in one place: embed patch 0, class token 1,
     // positions 2; ln1 0, ln2 1; qkv 0, proj 1, q-norm 2, k-norm 3; fc1 0, fc2 1.
     auto role = [](Kind k, Part part, Init init, bool weight = true, int block = -1, int set = -1, int task = -1,
@@ -202,6 +244,7 @@ void declare_vit(const ViTConfig& cfg, ParamBinder& add, ParamPtrs& p) {
     for (int l = 0; l < cfg.depth; ++l) {
         BlockParams& bp = p.blocks[l];
         bp = BlockParams{};
+        const int64_t A = cfg.heads_at(l) * hd, H = cfg.hidden_at(l);   // this block's widths
         const std::string b = "blocks/" + std::to_string(l) + "/";
         // LayerNorm scale or shift of width C (ln1, ln2) or hd (QK-norm, part of attention).
         auto norm = [&](const std::string& n, bool w, int unit, Part part = Part::Norm) {
@@ -209,13 +252,13 @@ void declare_vit(const ViTConfig& cfg, ParamBinder& add, ParamPtrs& p) {
                        role(Kind::Norm, part, w ? Init::One : Init::Zero, w, l, -1, -1, unit));
         };
         bp.ln1_w = norm("ln1/w", true, 0); bp.ln1_b = norm("ln1/b", false, 0);
-        bp.qkv_w = add(b + "attn/qkv/w", {3 * C, C}, role(Kind::Matrix, Part::Attn, Init::XavierUniform, true, l));
-        if (cfg.qkv_bias) bp.qkv_b = add(b + "attn/qkv/b", {3 * C}, role(Kind::Bias, Part::Attn, Init::Zero, false, l));
+        bp.qkv_w = add(b + "attn/qkv/w", {3 * A, C}, role(Kind::Matrix, Part::Attn, Init::XavierUniform, true, l));
+        if (cfg.qkv_bias) bp.qkv_b = add(b + "attn/qkv/b", {3 * A}, role(Kind::Bias, Part::Attn, Init::Zero, false, l));
         if (cfg.qk_norm) {   // QK-norm belongs to attention: its scales have head-dim shape
             bp.qn_w = norm("attn/q_norm/w", true, 2, Part::Attn); bp.qn_b = norm("attn/q_norm/b", false, 2, Part::Attn);
             bp.kn_w = norm("attn/k_norm/w", true, 3, Part::Attn); bp.kn_b = norm("attn/k_norm/b", false, 3, Part::Attn);
         }
-        bp.proj_w = add(b + "attn/proj/w", {C, C}, role(Kind::Matrix, Part::Attn, Init::XavierUniform, true, l, -1, -1, 1));
+        bp.proj_w = add(b + "attn/proj/w", {C, A}, role(Kind::Matrix, Part::Attn, Init::XavierUniform, true, l, -1, -1, 1));
         bp.proj_b = add(b + "attn/proj/b", {C}, role(Kind::Bias, Part::Attn, Init::Zero, false, l, -1, -1, 1));
         if (!cfg.parallel_block) { bp.ln2_w = norm("ln2/w", true, 1); bp.ln2_b = norm("ln2/b", false, 1); }
         bp.ffn.resize(cfg.ffn_sets);
@@ -404,6 +447,7 @@ std::unique_ptr<Network> ViT::rebuild(const NetSpec& spec) const {
     c.in_mean = spec.in_mean;
     c.in_std = spec.in_std;
     c.ffn_sets = 1;
+    c.elastic = {};   // a new run trains the whole network unless it asks for an elastic one
     if (c.tasks.size() > 1) c.make_supernet();
     return std::make_unique<ViT>(c);
 }
@@ -459,14 +503,15 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
         const float* x = act.res[l];
         float* y = act.res[l + 1];
         const int nh = a.heads[l], A = nh * hd, H = a.hidden[l];
+        const int Af = cfg.heads_at(l) * hd, Hf = cfg.hidden_at(l);   // the block's stored widths
 
         layernorm_forward(s.ln1, s.ln1_mean, s.ln1_rstd, x, C, w.ln1_w, w.ln1_b, N, 1, C);
-        if (A == C) {
-            matmul_forward(s.qkv, 3 * A, s.ln1, C, w.qkv_w, C, w.qkv_b, N, C, 3 * C, false);
+        if (A == Af) {
+            matmul_forward(s.qkv, 3 * A, s.ln1, C, w.qkv_w, C, w.qkv_b, N, C, 3 * Af, false);
         } else {   // the first nh heads of q, k and v: three row slices of the fused weight
             for (int part = 0; part < 3; ++part)
-                matmul_forward(s.qkv + part * A, 3 * A, s.ln1, C, w.qkv_w + size_t(part) * C * C, C,
-                               w.qkv_b ? w.qkv_b + part * C : nullptr, N, C, A, false);
+                matmul_forward(s.qkv + part * A, 3 * A, s.ln1, C, w.qkv_w + size_t(part) * Af * C, C,
+                               w.qkv_b ? w.qkv_b + part * Af : nullptr, N, C, A, false);
         }
         const float *q = s.qkv, *k = s.qkv + A;
         int ldq = 3 * A, ldk = 3 * A;
@@ -480,11 +525,11 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
         const float* ffn_in;
         if (cfg.parallel_block) {   // y = x + proj(attn) + ffn(ln1)
             std::memcpy(y, x, sizeof(float) * size_t(N) * C);
-            matmul_forward(y, C, s.atty, A, w.proj_w, C, w.proj_b, N, A, C, true);
+            matmul_forward(y, C, s.atty, A, w.proj_w, Af, w.proj_b, N, A, C, true);
             ffn_in = s.ln1;
         } else {                    // x1 = x + proj(attn); y = x1 + ffn(ln2(x1))
             std::memcpy(s.x1, x, sizeof(float) * size_t(N) * C);
-            matmul_forward(s.x1, C, s.atty, A, w.proj_w, C, w.proj_b, N, A, C, true);
+            matmul_forward(s.x1, C, s.atty, A, w.proj_w, Af, w.proj_b, N, A, C, true);
             layernorm_forward(s.ln2, s.ln2_mean, s.ln2_rstd, s.x1, C, w.ln2_w, w.ln2_b, N, 1, C);
             std::memcpy(y, s.x1, sizeof(float) * size_t(N) * C);
             ffn_in = s.ln2;
@@ -492,7 +537,7 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
         if (!gates) {
             matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
             gelu_forward(s.gelu, s.fc1, long(N) * H);
-            matmul_forward(y, C, s.gelu, H, f.fc2_w, cfg.mlp_hidden, f.fc2_b, N, H, C, true);
+            matmul_forward(y, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C, true);
             continue;
         }
         // Task-MoE mixing: y[b] += gate[b][0] * shared(in[b]) + gate[b][1] * own(in[b])
@@ -503,7 +548,7 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
             float* gl = e == 0 ? s.gelu : s.gelu_own;
             matmul_forward(fc1, H, ffn_in, C, fe.fc1_w, C, fe.fc1_b, N, C, H, false);
             gelu_forward(gl, fc1, long(N) * H);
-            matmul_forward(s.expert_out[e], C, gl, H, fe.fc2_w, cfg.mlp_hidden, fe.fc2_b, N, H, C, false);
+            matmul_forward(s.expert_out[e], C, gl, H, fe.fc2_w, Hf, fe.fc2_b, N, H, C, false);
         }
         moe_mix_forward(y, s.expert_out[0], s.expert_out[1], gates + size_t(l) * B * 2, B, long(T) * C);
     }
@@ -548,12 +593,13 @@ void ViT::backward(Workspace& ws, int B, const Active& in, float* grads) const {
         const Activations::Block& s = act.blocks[l];
         const float* x = act.res[l];
         const int nh = a.heads[l], A = nh * hd, H = a.hidden[l];
+        const int Af = cfg.heads_at(l) * hd, Hf = cfg.hidden_at(l);   // the block's stored widths
 
         // FFN: out += fc2(gelu(fc1(in)))
         const float* ffn_in = cfg.parallel_block ? s.ln1 : s.ln2;
         if (!gates) {
-            matmul_backward(act.d_gelu, H, gf.fc2_w, cfg.mlp_hidden, gf.fc2_b, act.d_res, C, s.gelu, H, f.fc2_w,
-                            cfg.mlp_hidden, N, H, C, false);
+            matmul_backward(act.d_gelu, H, gf.fc2_w, Hf, gf.fc2_b, act.d_res, C, s.gelu, H, f.fc2_w,
+                            Hf, N, H, C, false);
             gelu_backward(act.d_fc1, act.d_gelu, s.fc1, long(N) * H);
             matmul_backward(act.d_ln, C, gf.fc1_w, C, gf.fc1_b, act.d_fc1, H, ffn_in, C, f.fc1_w, C, N, C, H, false);
         } else {
@@ -564,8 +610,8 @@ void ViT::backward(Workspace& ws, int B, const Active& in, float* grads) const {
                 const FFNParams& ge = gw.ffn[set];
                 moe_mix_backward(act.d_mix, act.d_gates + size_t(l) * B * 2, act.d_res, s.expert_out[e],
                                  gates + size_t(l) * B * 2, e, B, long(T) * C);
-                matmul_backward(act.d_gelu, H, ge.fc2_w, cfg.mlp_hidden, ge.fc2_b, act.d_mix, C,
-                                e == 0 ? s.gelu : s.gelu_own, H, fe.fc2_w, cfg.mlp_hidden, N, H, C, false);
+                matmul_backward(act.d_gelu, H, ge.fc2_w, Hf, ge.fc2_b, act.d_mix, C,
+                                e == 0 ? s.gelu : s.gelu_own, H, fe.fc2_w, Hf, N, H, C, false);
                 gelu_backward(act.d_fc1, act.d_gelu, e == 0 ? s.fc1 : s.fc1_own, long(N) * H);
                 matmul_backward(act.d_ln, C, ge.fc1_w, C, ge.fc1_b, act.d_fc1, H, ffn_in, C, fe.fc1_w, C, N, C, H,
                                 e > 0);
@@ -576,7 +622,7 @@ void ViT::backward(Workspace& ws, int B, const Active& in, float* grads) const {
                                s.ln2_rstd, N, 1, C);
 
         // attention: out += proj(attention(qkv(ln1(x))))
-        matmul_backward(act.d_atty, A, gw.proj_w, C, gw.proj_b, act.d_res, C, s.atty, A, w.proj_w, C, N, A, C,
+        matmul_backward(act.d_atty, A, gw.proj_w, Af, gw.proj_b, act.d_res, C, s.atty, A, w.proj_w, Af, N, A, C,
                         false);
         std::memset(act.d_qkv, 0, sizeof(float) * size_t(N) * 3 * A);
         const float* v = s.qkv + 2 * A;
@@ -595,14 +641,14 @@ void ViT::backward(Workspace& ws, int B, const Active& in, float* grads) const {
         }
         // In a parallel block d_ln already holds the FFN's share of d(ln1).
         const bool acc = cfg.parallel_block;
-        if (A == C) {
-            matmul_backward(act.d_ln, C, gw.qkv_w, C, gw.qkv_b, act.d_qkv, 3 * C, s.ln1, C, w.qkv_w, C, N, C,
-                            3 * C, acc);
+        if (A == Af) {
+            matmul_backward(act.d_ln, C, gw.qkv_w, C, gw.qkv_b, act.d_qkv, 3 * A, s.ln1, C, w.qkv_w, C, N, C,
+                            3 * A, acc);
         } else {
             for (int part = 0; part < 3; ++part)
-                matmul_backward(act.d_ln, C, gw.qkv_w ? gw.qkv_w + size_t(part) * C * C : nullptr, C,
-                                gw.qkv_b ? gw.qkv_b + part * C : nullptr, act.d_qkv + part * A, 3 * A, s.ln1, C,
-                                w.qkv_w + size_t(part) * C * C, C, N, C, A, acc || part > 0);
+                matmul_backward(act.d_ln, C, gw.qkv_w ? gw.qkv_w + size_t(part) * Af * C : nullptr, C,
+                                gw.qkv_b ? gw.qkv_b + part * Af : nullptr, act.d_qkv + part * A, 3 * A, s.ln1, C,
+                                w.qkv_w + size_t(part) * Af * C, C, N, C, A, acc || part > 0);
         }
         layernorm_backward(act.d_res, C, gw.ln1_w, gw.ln1_b, act.d_ln, x, C, w.ln1_w, s.ln1_mean, s.ln1_rstd,
                            N, 1, C);

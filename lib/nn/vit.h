@@ -15,6 +15,16 @@
 
 namespace ufo {
 
+// An elastic (One-for-All "chip supernet") model's search space: the depths (first d blocks),
+// head counts (first h heads of a block, head size fixed) and FFN widths (first n hidden units of
+// a block) its sub-networks may take. Each block picks its own heads and width. Ascending and
+// distinct; the largest of each is the model's own size, so the largest sub-network is the model.
+struct ElasticSpace {
+    std::vector<int> depth, heads, hidden;
+    bool empty() const { return depth.empty(); }
+    bool operator==(const ElasticSpace& o) const { return depth == o.depth && heads == o.heads && hidden == o.hidden; }
+};
+
 struct ViTConfig : NetSpec {
     int patch = 4;
     int dim = 192;
@@ -25,6 +35,15 @@ struct ViTConfig : NetSpec {
     bool parallel_block = false;   // ViT-22B: y = x + Attn(LN(x)) + MLP(LN(x))
     bool qkv_bias = true;
     int ffn_sets = 1;              // FFN weight sets per block; set 0 is the shared one
+    // Per-block sizes of a sub-architecture cut out of an elastic model (ufo-extract --arch) or
+    // trained alone (ufo-train --arch): empty = `heads` and `mlp_hidden` in every block. `heads`
+    // stays the count that fixes the head size (dim / heads) and bounds every block's.
+    std::vector<int> block_heads, block_hidden;
+    ElasticSpace elastic;          // empty unless the model is an elastic one
+
+    int heads_at(int l) const { return block_heads.empty() ? heads : block_heads[size_t(l)]; }
+    int hidden_at(int l) const { return block_hidden.empty() ? mlp_hidden : block_hidden[size_t(l)]; }
+    bool is_elastic() const { return !elastic.empty(); }
 
     int grid_h() const { return img_h / patch; }
     int grid_w() const { return img_w / patch; }

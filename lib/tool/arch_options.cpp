@@ -4,6 +4,7 @@
 #include "base/bounds.h"
 #include "tool/cli.h"
 #include "base/common.h"
+#include "nn/elastic.h"
 
 #include <cstdio>
 
@@ -14,7 +15,9 @@ namespace po = boost::program_options;
 void add_arch_options(po::options_description& opts) {
     po::options_description a("Architecture");
     a.add_options()
-        ("arch", po::value<std::string>()->default_value("vit"), "vit | cnn: the network family")
+        ("family", po::value<std::string>()->default_value("vit"), "vit | cnn: the network family")
+        ("arch", po::value<std::string>(),
+         "ViT sub-architecture 'depth=D heads=H,.. mlp=N,..' (per block; see ufo(7)); 'vit' or 'cnn': --family")
         ("preset", po::value<std::string>()->default_value("ref"),
          "ViT: tiny | small | ref (reference ViT: 28x28x1, patch 4, dim 192, depth 6); CNN: tiny | small (default)")
         ("img", po::value<std::string>(), "input shape HxWxC (default: the dataset's, else the preset's)")
@@ -32,10 +35,24 @@ void add_arch_options(po::options_description& opts) {
     opts.add(a);
 }
 
-bool arch_flags_given(const po::variables_map& vm) {
+namespace {
+bool is_family(const std::string& s) { return s == "vit" || s == "cnn"; }
+}  // namespace
+
+std::string arch_spec(const po::variables_map& vm) {
+    if (!vm.count("arch") || is_family(vm["arch"].as<std::string>())) return "";
+    const std::string s = vm["arch"].as<std::string>();
+    if (s.find('=') == std::string::npos)
+        throw UsageError("option --arch: '" + s + "' is neither a family (vit, cnn) nor a sub-architecture "
+                         "(depth=D heads=H,... mlp=N,...)");
+    return s;
+}
+
+bool arch_flags_given(const po::variables_map& vm, bool count_spec) {
     for (const char* k : {"img", "patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden", "classes", "layers"})
         if (vm.count(k)) return true;
-    if (vm.count("arch") && !vm["arch"].defaulted()) return true;
+    if (vm.count("family") && !vm["family"].defaulted()) return true;
+    if (vm.count("arch") && (count_spec || is_family(vm["arch"].as<std::string>()))) return true;
     for (const char* k : {"qk-norm", "parallel-block", "no-qkv-bias"})
         if (vm.count(k) && vm[k].as<bool>()) return true;
     return !vm["preset"].defaulted();
@@ -61,16 +78,24 @@ void img_option(const po::variables_map& vm, NetSpec& c) {
 }  // namespace
 
 std::string arch_family(const po::variables_map& vm) {
-    const std::string a = vm.count("arch") ? vm["arch"].as<std::string>() : "vit";
-    if (a != "vit" && a != "cnn") throw UsageError("option --arch: '" + a + "' is not vit or cnn");
-    return a;
+    const std::string f = vm.count("family") ? vm["family"].as<std::string>() : "vit";
+    if (!is_family(f)) throw UsageError("option --family: '" + f + "' is not vit or cnn");
+    (void)arch_spec(vm);   // a malformed --arch is a usage error here too
+    if (vm.count("arch") && is_family(vm["arch"].as<std::string>())) {   // the older spelling of --family
+        const std::string a = vm["arch"].as<std::string>();
+        if (vm.count("family") && !vm["family"].defaulted() && a != f)
+            throw UsageError("options --family " + f + " and --arch " + a + " disagree");
+        return a;
+    }
+    return f;
 }
 
 CNNConfig cnn_arch_from_options(const po::variables_map& vm) {
     for (const char* k : {"patch", "dim", "depth", "heads", "mlp-ratio", "mlp-hidden"})
-        if (vm.count(k)) throw UsageError(std::string("option --") + k + " applies to --arch vit, not cnn");
+        if (vm.count(k)) throw UsageError(std::string("option --") + k + " applies to --family vit, not cnn");
     for (const char* k : {"qk-norm", "parallel-block", "no-qkv-bias"})
-        if (vm.count(k) && vm[k].as<bool>()) throw UsageError(std::string("option --") + k + " applies to --arch vit, not cnn");
+        if (vm.count(k) && vm[k].as<bool>()) throw UsageError(std::string("option --") + k + " applies to --family vit, not cnn");
+    if (!arch_spec(vm).empty()) throw UsageError("option --arch: a sub-architecture applies to ViTs, not --family cnn");
     CNNConfig c;
     try {
         c = cnn_preset(vm["preset"].defaulted() ? "small" : vm["preset"].as<std::string>());
@@ -111,13 +136,16 @@ std::unique_ptr<Network> network_from_options(const po::variables_map& vm, const
     ViTConfig c = arch_from_options(vm);
     fit(c);
     c.ffn_sets = 1;
-    if (c.tasks.size() > 1) c.make_supernet();
+    if (c.tasks.size() > 1) {
+        if (!arch_spec(vm).empty()) fail(where, "--arch names a sub-architecture of a one-task ViT, not of a supernet");
+        c.make_supernet();
+    }
     c.validate(where);
     return std::make_unique<ViT>(c);
 }
 
 ViTConfig arch_from_options(const po::variables_map& vm) {
-    if (vm.count("layers")) throw UsageError("option --layers applies to --arch cnn");
+    if (vm.count("layers")) throw UsageError("option --layers applies to --family cnn");
     ViTConfig c;
     try {
         c = preset(vm["preset"].as<std::string>());
@@ -158,6 +186,19 @@ ViTConfig arch_from_options(const po::variables_map& vm) {
     if (vm.count("no-qkv-bias") && vm["no-qkv-bias"].as<bool>()) c.qkv_bias = false;
     if (c.dim % c.heads)
         throw UsageError("dim " + std::to_string(c.dim) + " is not divisible by " + std::to_string(c.heads) + " heads");
+    // A sub-architecture of the model the flags describe (e.g. to train it alone): per-block
+    // heads and FFN widths; the image shape and tasks are fitted later and do not affect it.
+    const std::string spec = arch_spec(vm);
+    if (!spec.empty()) {
+        try {
+            c.validate("");
+            c = arch_config(c, parse_arch(spec, c, ""));
+        } catch (const UsageError&) {
+            throw;
+        } catch (const Error& e) {
+            throw UsageError(std::string("option ") + e.what());
+        }
+    }
     return c;   // validated by the caller, which knows the data it must fit
 }
 

@@ -1,4 +1,4 @@
-// bench.cpp — statistics, timing loop and the four table formats of bench.h.
+// bench.cpp — statistics, timing loop and the result rows of bench.h (printed by table.h).
 #include "tool/bench.h"
 #include "base/common.h"
 
@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <ostream>
 
 namespace ufo::bench {
@@ -66,13 +65,7 @@ Row make_row(std::string model, std::string mode, int batch, int threads,
     return r;
 }
 
-Format parse_format(const std::string& s) {
-    if (s == "md") return Format::md;
-    if (s == "csv") return Format::csv;
-    if (s == "json") return Format::json;
-    if (s == "jsonl") return Format::jsonl;
-    throw UsageError("option --format: '" + s + "' is not one of md, csv, json, jsonl");
-}
+Format parse_format(const std::string& s) { return parse_table_format(s); }
 
 const std::vector<std::string>& columns() {
     static const std::vector<std::string> c{"model",   "mode",    "batch",  "threads",
@@ -87,16 +80,7 @@ namespace {
 // only print timer noise.
 constexpr int kMsDigits = 3, kRateDigits = 2;
 
-std::string fixed(double x, int digits) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-    return buf;
-}
-
-double rounded(double x, int digits) {
-    double f = std::pow(10.0, digits);
-    return std::round(x * f) / f;
-}
+std::string fixed(double x, int digits) { return fixed_text(x, digits); }
 
 std::vector<std::string> cells(const Row& r) {
     return {r.model,
@@ -113,124 +97,17 @@ std::vector<std::string> cells(const Row& r) {
             std::to_string(r.params)};
 }
 
-bool numeric_column(size_t i) { return i >= 2; }
-
-nlohmann::ordered_json to_json(const Row& r) {
-    nlohmann::ordered_json j;
-    j["model"] = r.model;
-    j["mode"] = r.mode;
-    j["batch"] = r.batch;
-    j["threads"] = r.threads;
-    j["reps"] = r.reps;
-    j["median_ms"] = rounded(r.median_ms, kMsDigits);
-    j["mean_ms"] = rounded(r.mean_ms, kMsDigits);
-    j["std_ms"] = rounded(r.std_ms, kMsDigits);
-    j["min_ms"] = rounded(r.min_ms, kMsDigits);
-    j["img_per_s"] = rounded(r.img_per_s, kRateDigits);
-    j["gflop_per_s"] = rounded(r.gflop_per_s, kRateDigits);
-    j["params"] = r.params;
-    return j;
-}
-
-// RFC 4180: quote a field only when it holds a separator, a quote or a line break.
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) {
-        if (c == '"') q += '"';
-        q += c;
-    }
-    return q + '"';
-}
-
-void csv_line(std::ostream& out, const std::vector<std::string>& v) {
-    for (size_t i = 0; i < v.size(); ++i) out << (i ? "," : "") << csv_field(v[i]);
-    out << '\n';
-}
-
-// A pipe inside a model path would split the cell.
-std::string md_cell(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '|') o += '\\';
-        o += c;
-    }
-    return o;
-}
-
-void print_md(std::ostream& out, const std::vector<Row>& rows) {
-    const auto& head = columns();
-    std::vector<std::vector<std::string>> body;
-    std::vector<size_t> w(head.size(), 3);
-    for (size_t i = 0; i < head.size(); ++i) w[i] = std::max(w[i], head[i].size());
-    for (const auto& r : rows) {
-        auto c = cells(r);
-        for (auto& s : c) s = md_cell(s);
-        for (size_t i = 0; i < c.size(); ++i) w[i] = std::max(w[i], c[i].size());
-        body.push_back(std::move(c));
-    }
-    auto line = [&](const std::vector<std::string>& v) {
-        out << '|';
-        for (size_t i = 0; i < v.size(); ++i) {
-            std::string pad(w[i] - v[i].size(), ' ');
-            out << ' ' << (numeric_column(i) ? pad + v[i] : v[i] + pad) << " |";
-        }
-        out << '\n';
-    };
-    line(head);
-    out << '|';
-    for (size_t i = 0; i < head.size(); ++i)
-        out << (numeric_column(i) ? std::string(w[i] + 1, '-') + ":|"
-                                  : ":" + std::string(w[i] + 1, '-') + '|');
-    out << '\n';
-    for (const auto& c : body) line(c);
+std::vector<Column> table_columns() {
+    std::vector<Column> c;
+    for (size_t i = 0; i < columns().size(); ++i) c.push_back({columns()[i], i >= 2});
+    return c;
 }
 
 }  // namespace
 
-Printer::Printer(std::ostream& out, Format f) : out_(out), f_(f) {}
+Printer::Printer(std::ostream& out, Format f) : table_(out, f, table_columns()) {}
 
-void Printer::add(const Row& r) {
-    switch (f_) {
-    case Format::csv:
-        if (!header_done_) csv_line(out_, columns());
-        header_done_ = true;
-        csv_line(out_, cells(r));
-        out_.flush();
-        break;
-    case Format::jsonl:
-        out_ << to_json(r).dump() << '\n';
-        out_.flush();
-        break;
-    case Format::md:
-    case Format::json:
-        rows_.push_back(r);
-        break;
-    }
-}
-
-void Printer::finish() {
-    if (finished_) return;
-    finished_ = true;
-    switch (f_) {
-    case Format::csv:
-        // An empty grid still gets its header, so a reader always finds the columns.
-        if (!header_done_) csv_line(out_, columns());
-        break;
-    case Format::jsonl:
-        break;
-    case Format::md:
-        print_md(out_, rows_);
-        break;
-    case Format::json: {
-        auto a = nlohmann::ordered_json::array();
-        for (const auto& r : rows_) a.push_back(to_json(r));
-        out_ << a.dump(1) << '\n';
-        break;
-    }
-    }
-    out_.flush();
-}
+void Printer::add(const Row& r) { table_.add(cells(r)); }
 
 void print(std::ostream& out, const std::vector<Row>& rows, Format f) {
     Printer p(out, f);

@@ -2,6 +2,8 @@
 // Rows are printed in the same columns by scripts/bench-pytorch, so tables from the two can be
 // concatenated and compared line by line.
 #pragma once
+#include "tool/table.h"
+
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -38,23 +40,20 @@ struct Row {
 Row make_row(std::string model, std::string mode, int batch, int threads,
              const std::vector<double>& ms, double flops_per_batch, int64_t params);
 
-enum class Format { md, csv, json, jsonl };
-// Throws ufo::Error naming the option for anything but md, csv, json, jsonl.
+using Format = TableFormat;
+// md, csv, tsv, json or jsonl; a usage error naming --format otherwise.
 Format parse_format(const std::string& s);
 const std::vector<std::string>& columns();
 
-// Streams rows as they come where the format allows (csv, jsonl) so a long grid shows results
-// early; md (column widths) and json (one array) wait for finish().
+// Streams rows as they come where the format allows (csv, tsv, jsonl) so a long grid shows
+// results early; md (column widths) and json (one array) wait for finish().
 class Printer {
 public:
     Printer(std::ostream& out, Format f);
     void add(const Row& r);
-    void finish();
+    void finish() { table_.finish(); }
 private:
-    std::ostream& out_;
-    Format f_;
-    bool header_done_ = false, finished_ = false;
-    std::vector<Row> rows_;
+    TablePrinter table_;
 };
 
 void print(std::ostream& out, const std::vector<Row>& rows, Format f);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <unistd.h>
@@ -53,6 +54,48 @@ std::vector<std::string> split(const std::string& s, char sep) {
     while (std::getline(in, cur, sep)) out.push_back(cur);
     if (!s.empty() && s.back() == sep) out.emplace_back();
     return out;
+}
+
+std::vector<std::string> read_specs(const std::string& path, size_t max_lines) {
+    const bool in = path == "-";
+    const std::string where = in ? "<stdin>" : path;
+    std::FILE* f = in ? stdin : std::fopen(path.c_str(), "rb");
+    if (!f) fail(path, std::string("cannot open: ") + std::strerror(errno));
+    std::vector<std::string> out;
+    std::string line;
+    bool too_long = false, binary = false;
+    auto take = [&] {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+        const size_t first = line.find_first_not_of(" \t");
+        if (first != std::string::npos && line[first] != '#') {
+            std::string spec = line.substr(first);
+            const size_t tab = spec.find('\t');
+            if (tab != std::string::npos) spec.resize(tab);
+            out.push_back(spec);
+        }
+        line.clear();
+    };
+    int c;
+    while ((c = std::fgetc(f)) != EOF && !too_long && !binary && out.size() <= max_lines) {
+        if (c == '\n') { take(); continue; }
+        if (c == 0) binary = true;
+        line += char(c);
+        if (line.size() > 65536) too_long = true;
+    }
+    const bool err = std::ferror(f);
+    if (!in) std::fclose(f);
+    if (err) fail(where, "read error");
+    if (binary) fail(where, "is not text (a NUL byte); expected one sub-architecture spec per line");
+    if (too_long) fail(where, "a line is longer than 65536 bytes; expected one sub-architecture spec per line");
+    if (!line.empty()) take();
+    if (out.size() > max_lines) fail(where, "holds more than " + std::to_string(max_lines) + " specs");
+    if (out.empty()) fail(where, "holds no sub-architecture spec (expected lines such as depth=4 heads=2 mlp=96)");
+    return out;
+}
+
+std::string read_spec_line(const std::string& where) {
+    (void)where;
+    return read_specs("-", size_t(1) << 20).front();
 }
 
 std::vector<int> int_list(const std::string& opt, const std::string& s) {

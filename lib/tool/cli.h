@@ -39,6 +39,14 @@ bool stderr_is_tty();
 // class names) cannot break a row.
 std::string tsv(const std::string& s);
 
+// Sub-architecture specs, one per line, from a file or '-' (stdin): blank lines and lines
+// starting with '#' are skipped, a TSV line keeps its first column only when that column is
+// a spec (so a table with the spec first can be piped back in). At most max_lines specs of at
+// most 65536 bytes each; errors name the file.
+std::vector<std::string> read_specs(const std::string& path, size_t max_lines);
+// The first spec of stdin ('--arch -').
+std::string read_spec_line(const std::string& where);
+
 // The command line as one string, recorded in output files as provenance.
 std::string command_line(int argc, char** argv);
 

@@ -23,15 +23,15 @@ std::vector<GemmCall> gemm_plan(const ViTConfig& cfg, const Active& in, int B, b
     const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int Nt = B * T, K = cfg.tasks[size_t(a.task)].num_classes;
     std::vector<GemmCall> plan;
-    auto qkv_calls = [&](int A, auto make) {   // fused when all heads are active, else q, k, v slices
-        if (A == C) plan.push_back(make(3 * C, false));
+    auto qkv_calls = [&](int l, int A, auto make) {   // fused when all the block's heads are active, else q, k, v slices
+        if (A == cfg.heads_at(l) * hd) plan.push_back(make(3 * A, false));
         else for (int part = 0; part < 3; ++part) plan.push_back(make(A, part > 0));
     };
 
     plan.push_back(linear_fwd(B * P, pd, C, false));
     for (int l = 0; l < a.depth; ++l) {
         const int nh = a.heads[size_t(l)], A = nh * hd, H = a.hidden[size_t(l)];
-        qkv_calls(A, [&](int oc, bool) { return linear_fwd(Nt, C, oc, false); });
+        qkv_calls(l, A, [&](int oc, bool) { return linear_fwd(Nt, C, oc, false); });
         plan.push_back({false, true, T, T, hd, 0.0f, B * nh});    // q k^T
         plan.push_back({false, false, T, hd, T, 0.0f, B * nh});   // att v
         plan.push_back(linear_fwd(Nt, A, C, true));               // proj, into the residual
@@ -55,8 +55,8 @@ std::vector<GemmCall> gemm_plan(const ViTConfig& cfg, const Active& in, int B, b
         plan.push_back({false, true, T, T, hd, 0.0f, B * nh});    // d att = dy v^T
         plan.push_back({false, false, T, hd, T, 1.0f, B * nh});   // dq += ds k
         plan.push_back({true, false, T, hd, T, 1.0f, B * nh});    // dk += ds^T q
-        qkv_calls(A, [&](int oc, bool acc) { return linear_dinp(Nt, C, oc, acc || cfg.parallel_block); });
-        qkv_calls(A, [&](int oc, bool) { return linear_dw(Nt, C, oc); });
+        qkv_calls(l, A, [&](int oc, bool acc) { return linear_dinp(Nt, C, oc, acc || cfg.parallel_block); });
+        qkv_calls(l, A, [&](int oc, bool) { return linear_dw(Nt, C, oc); });
     }
     plan.push_back(linear_dw(B * P, pd, C));                      // patch embedding: no input gradient
     return plan;

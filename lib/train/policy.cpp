@@ -2,6 +2,8 @@
 #include "train/policy.h"
 
 #include "base/common.h"
+#include "base/rng.h"
+#include "nn/elastic.h"
 #include "nn/vit.h"
 
 #include <cstdio>
@@ -121,7 +123,48 @@ private:
     bool frozen_ = false;
 };
 
+class SandwichPolicy : public StepPolicy {
+public:
+    SandwichPolicy(const Network& net, const SandwichOptions& o, const std::vector<char>& frozen)
+        : o_(o), mults_(base_mults(net, frozen)) {
+        const auto* v = dynamic_cast<const ViT*>(&net);
+        if (!v || !v->cfg.is_elastic()) fail("", "elastic training needs a ViT with an elastic space");
+    }
+    const char* name() const override { return "sandwich"; }
+    void passes(const Network& net, int64_t step, std::vector<Pass>& out) override {
+        const ViTConfig& c = static_cast<const ViT&>(net).cfg;
+        Pass largest;
+        largest.active = largest_arch(c);
+        largest.teacher = o_.kd_weight > 0;
+        largest.T = o_.kd_temperature;
+        out.push_back(largest);
+        auto student = [&](Active a) {
+            Pass p;
+            p.active = std::move(a);
+            p.from_teacher = o_.kd_weight > 0;
+            p.alpha = o_.kd_weight;
+            p.T = o_.kd_temperature;
+            out.push_back(std::move(p));
+        };
+        student(smallest_arch(c));
+        for (int k = 0; k < o_.random; ++k) {
+            Rng rng(mix_seed(o_.seed, 0x5A4DC4, uint64_t(step), uint64_t(k)));
+            student(sample_arch(c, rng));
+        }
+    }
+    const std::vector<float>& lr_mults() const override { return mults_; }
+
+private:
+    SandwichOptions o_;
+    std::vector<float> mults_;
+};
+
 }  // namespace
+
+std::unique_ptr<StepPolicy> make_sandwich_policy(const Network& net, const SandwichOptions& o,
+                                                 const std::vector<char>& frozen) {
+    return std::make_unique<SandwichPolicy>(net, o, frozen);
+}
 
 std::unique_ptr<StepPolicy> make_dense_policy(const Network& net, const std::vector<char>& frozen) {
     return std::make_unique<DensePolicy>(net, frozen);

@@ -20,6 +20,10 @@ struct Pass {
     float weight = 1.0f;       // loss weight
     const float* soft = nullptr;   // teacher probabilities [B,K] at temperature T (distillation)
     float alpha = 0.0f, T = 1.0f;
+    // In-place distillation: a teacher pass's predictions at temperature T become the soft
+    // targets of the later passes of the step marked from_teacher (same batch; no gradient
+    // flows into the teacher through them).
+    bool teacher = false, from_teacher = false;
 };
 
 class StepPolicy {
@@ -61,6 +65,20 @@ struct TaskMoEOptions {
 // and the task's own FFN with Gumbel-softmax gates drawn from the task's router; from then on
 // each task runs its hardened route and the router no longer moves.
 std::unique_ptr<StepPolicy> make_task_moe_policy(const Network& net, const TaskMoEOptions& o,
+                                                 const std::vector<char>& frozen);
+
+struct SandwichOptions {
+    int random = 2;              // random sub-networks per step, besides the largest and smallest
+    float kd_weight = 1.0f;      // alpha of the smaller passes' loss (soft targets vs labels)
+    float kd_temperature = 1.0f;
+    uint64_t seed = 0;
+};
+// One-for-All elastic training with the sandwich rule: each step runs the largest
+// sub-network (on the labels; the teacher), the smallest, and `random` ones drawn uniformly
+// from the space, all on the same batch; the smaller ones learn the largest's soft
+// predictions (in-place distillation). Gradients of all passes are summed. The draws of a
+// step depend only on (seed, step), so a resumed run draws what an uninterrupted one would.
+std::unique_ptr<StepPolicy> make_sandwich_policy(const Network& net, const SandwichOptions& o,
                                                  const std::vector<char>& frozen);
 
 }  // namespace ufo

@@ -37,6 +37,12 @@ std::string options_json(const TrainOptions& o) {
         for (Part p : o.freeze) parts.push_back(part_name(p));
         j["freeze"] = parts;
     }
+    if (o.elastic.on) {
+        const ElasticOptions& e = o.elastic;
+        j["elastic"] = {{"depth", e.depth}, {"heads", e.heads}, {"mlp_ratio", e.mlp_ratio},
+                        {"sandwich_random", e.sandwich_random}, {"kd_weight", e.kd_weight},
+                        {"kd_temperature", e.kd_temperature}, {"sort_importance", e.sort_importance}};
+    }
     if (o.tasks.size() > 1) {
         nlohmann::json tasks = nlohmann::json::array();
         for (const auto& t : o.tasks)

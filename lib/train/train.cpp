@@ -8,11 +8,13 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "layers/blas.h"
+#include "nn/elastic.h"
 #include "tool/cli.h"
 #include "train/data_parallel.h"
 #include "train/fine_tune.h"
 #include "train/infer.h"
 #include "train/optim.h"
+#include "train/passes.h"
 #include "train/policy.h"
 #include "train/run_state.h"
 #include "train/task_data.h"
@@ -93,6 +95,37 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
     return net;
 }
 
+// --elastic: a fresh run stores the flags' search space in the model; a resumed one checks
+// that the flags (when given) name the space it was trained on.
+void set_up_elastic(const TrainOptions& opt, Network& net, const LoadedCheckpoint& ck) {
+    auto* vit = dynamic_cast<ViT*>(&net);
+    const std::string where = !opt.resume_path.empty() ? opt.resume_path : opt.init_path;
+    if (!opt.elastic.on) {
+        if (vit && vit->cfg.is_elastic())
+            fail(opt.resume_path, "is an elastic checkpoint; resume it with --elastic");
+        return;
+    }
+    if (!vit) fail(where, std::string("--elastic needs a ViT, not a ") + net.family());
+    if (vit->cfg.tasks.size() != 1) fail(where, "--elastic trains one task; extract a task sub-network first");
+    if (!vit->cfg.block_heads.empty() || !vit->cfg.block_hidden.empty())
+        fail(where, "--elastic needs the same heads and FFN width in every block; this model is a cut-out "
+                    "sub-architecture");
+    ViTConfig plain = vit->cfg;
+    plain.elastic = {};
+    const ElasticSpace want = make_space(plain, opt.elastic.depth, opt.elastic.heads, opt.elastic.mlp_ratio, where);
+    if (ck.has_train_state) {
+        if (!vit->cfg.is_elastic()) fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not an elastic one");
+        const bool flags = !opt.elastic.depth.empty() || !opt.elastic.heads.empty() || !opt.elastic.mlp_ratio.empty();
+        if (flags && !(want == vit->cfg.elastic))
+            fail(opt.resume_path, "was trained on another elastic space (" + vit->cfg.describe() + ")");
+        return;
+    }
+    vit->cfg.elastic = want;
+    vit->cfg.validate(where);
+    std::fprintf(stderr, "ufo-train: elastic space of 10^%.1f sub-networks (%s)\n", log10_space_size(want),
+                 vit->cfg.describe().c_str());
+}
+
 }  // namespace
 
 int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, const TrainHooks& hooks) {
@@ -121,6 +154,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     LoadedCheckpoint ck;
     std::unique_ptr<Network> net_ptr = make_network(opt, make, arch_given, runs, ck);
     Network& net = *net_ptr;
+    set_up_elastic(opt, net, ck);
     NetSpec& spec = net.spec();
     for (size_t t = 0; t < runs.size(); ++t) {
         const TaskData& r = runs[t];
@@ -181,6 +215,20 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
             for (const auto& t : net.layout)
                 if (t.role.kind == Kind::Router)
                     for (size_t i = 1; i < t.size; i += 2) net.params[t.offset + i] = opt.router.init;
+    } else if (opt.elastic.on) {
+        SandwichOptions so;
+        so.random = opt.elastic.sandwich_random;
+        so.kd_weight = opt.elastic.kd_weight;
+        so.kd_temperature = opt.elastic.kd_temperature;
+        so.seed = opt.seed;
+        if (!ck.has_train_state && opt.elastic.sort_importance) {
+            // Before the first elastic step, so that first-k slicing keeps the important heads
+            // and units; the moments move with their weights (zero on a fresh run, but a run
+            // that starts from a state must stay consistent).
+            const int n = sort_by_importance(static_cast<ViT&>(net), {adam.m.data(), adam.v.data()});
+            std::fprintf(stderr, "ufo-train: importance sorting reordered heads or hidden units in %d places\n", n);
+        }
+        policy = make_sandwich_policy(net, so, net.frozen());
     } else {
         policy = make_dense_policy(net, net.frozen());
     }
@@ -206,7 +254,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     prov.command = opt.command;
     prov.parent = !opt.resume_path.empty() ? opt.resume_path : opt.init_path;
     if (!prov.parent.empty()) prov.parent_checksum = fnv1a_file(prov.parent);
-    const char* kind = multi ? "supernet" : net.family() == std::string("vit") ? "dense" : net.family();
+    const char* kind = multi ? "supernet" : opt.elastic.on ? "elastic" : net.family() == std::string("vit") ? "dense" : net.family();
     // Running sums of the open log interval, per task; they travel in the train state so that
     // a resumed run prints the log lines of an uninterrupted one.
     std::vector<TrainState::TaskLog> logs(runs.size());
@@ -231,6 +279,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     int64_t interval_images = 0;
     const int64_t start = int64_t(st.step);
     std::vector<Pass> passes;
+    PassRunner runner;
     for (int64_t step = start; step < total; ++step) {
         if (int sig = stop_signal()) {
             save_state(ckpt_path, step);
@@ -243,6 +292,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         std::fill(grads.begin(), grads.end(), 0.0f);
         passes.clear();
         policy->passes(net, step, passes);
+        runner.begin_step();
         for (const Pass& p : passes) {
             TaskData& r = runs[size_t(p.task)];
             if (batch_step[size_t(p.task)] != step) {   // passes of one task share its batch
@@ -250,15 +300,8 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                              batch_lab[size_t(p.task)].data());
                 batch_step[size_t(p.task)] = step;
             }
-            Targets y;
-            y.labels = batch_lab[size_t(p.task)].data();
-            y.smoothing = opt.label_smoothing;
-            y.soft = p.soft;
-            y.alpha = p.alpha;
-            y.T = p.T;
-            y.weight = p.weight;
-            const StepResult sr = dp.train_step(net, batch_img[size_t(p.task)].data(), y, r.batch, p.active, grads.data());
-            net.update_statistics(dp.workspace(0));
+            const StepResult sr = runner.run(net, dp, p, batch_img[size_t(p.task)].data(),
+                                             batch_lab[size_t(p.task)].data(), r.batch, opt.label_smoothing, grads.data());
             if (!std::isfinite(sr.loss))
                 fail(r.train_path, "training diverged (loss is not finite) at step " + std::to_string(step + 1) +
                                        "; lower --lr");

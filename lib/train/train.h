@@ -22,6 +22,17 @@ struct TaskSpec {
     float lr_mult = 1.0f;     // learning-rate multiplier of the task's own FFNs and head
 };
 
+// One-for-All elastic training (--elastic): the search space (flag text; empty = default),
+// the sandwich rule and in-place distillation.
+struct ElasticOptions {
+    bool on = false;
+    std::string depth, heads, mlp_ratio;   // comma lists (nn/elastic.h make_space)
+    int sandwich_random = 2;               // random sub-networks per step besides largest and smallest
+    float kd_weight = 1.0f;                // weight of the largest's soft predictions (1 - it: labels)
+    float kd_temperature = 1.0f;
+    bool sort_importance = true;           // reorder heads and hidden units before a fresh run
+};
+
 struct TrainOptions {
     std::string train_path, val_path;
     std::string out_path;             // final model (and periodic checkpoints unless ckpt_path)
@@ -58,6 +69,7 @@ struct TrainOptions {
     // fixed; only the chosen FFNs are computed. -1: never.
     int64_t route_freeze_step = -1;
     int route_freeze_epoch = -1;
+    ElasticOptions elastic;
     std::string command;              // provenance
 };
 

@@ -215,6 +215,21 @@ TEST(GradCheck, ModelActiveSubnetworkAndSecondFfnSet) {
     check_model(c, a);
 }
 
+// A cut-out sub-architecture: blocks of their own widths (1 and 2 heads, 20 and 32 hidden
+// units, so the stored q/k/v and projection widths differ from dim), run with fewer heads than
+// block 1 stores: strides of every sliced weight and gradient are inside the check.
+TEST(GradCheck, ModelPerBlockWidths) {
+    auto c = tiny_config();
+    c.qk_norm = true;
+    c.block_heads = {1, 2};
+    c.block_hidden = {20, 32};
+    Active a;
+    a.heads = {1, 1};
+    a.hidden = {12, 32};
+    resolve_active(c, a);
+    check_model(c, a);
+}
+
 // The Task-MoE supernet on the soft path: per-sample Gumbel-softmax gates (fixed noise, tau 1,
 // no hard one-hot) mix the shared and the task's own FFN in every block. Checks the FFN
 // mixing backward (both experts' weights, d gates) and the router backward (logits) together.
