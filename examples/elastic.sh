@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 # A validation split for the sampling table (the test split stays for the final figures).
 [ -f "$OUT/val.h5" ] || "$BIN/ufo-data" split "$DATA/fashion-train.h5" --count 55000,5000 --seed 1 \
     -o "$OUT/train.h5" -o "$OUT/val.h5" >/dev/null
-COMMON=(-b 128 --lr 2e-3 --crop-pad 2 --hflip -t "$T" --seed 1 --log-every 500)
+COMMON=(-b 128 --crop-pad 2 --hflip -t "$T" --seed 1 --log-every 500)
 SPACE=(--elastic-depth 4,5,6 --elastic-heads 1,2,3 --elastic-mlp-ratio 1,1.5,2)
 ARCHS=("depth=6 heads=3 mlp=192"
        "depth=6 heads=2 mlp=144"
@@ -24,7 +24,7 @@ ARCHS=("depth=6 heads=3 mlp=192"
 stage() { echo "== $* ($(date +%T))" >&2; }
 
 stage "task model: $TASK_STEPS steps"
-[ -f "$OUT/task.h5" ] || "$BIN/ufo-train" "$OUT/train.h5" --preset small --steps "$TASK_STEPS" "${COMMON[@]}" \
+[ -f "$OUT/task.h5" ] || "$BIN/ufo-train" "$OUT/train.h5" --preset small --steps "$TASK_STEPS" "${COMMON[@]}" --lr 2e-3 \
     --task-name fashion -o "$OUT/task.h5" > "$OUT/task.tsv"
 for sort in sort no-sort; do
     stage "elastic model ($sort-importance): $ELASTIC_STEPS steps"
@@ -36,7 +36,7 @@ i=0
 for a in "${ARCHS[@]}"; do
     stage "alone from scratch: $a, $((TASK_STEPS + ELASTIC_STEPS)) steps"
     [ -f "$OUT/alone-$i.h5" ] || "$BIN/ufo-train" "$OUT/train.h5" --preset small --arch "$a" \
-        --steps $((TASK_STEPS + ELASTIC_STEPS)) "${COMMON[@]}" --task-name fashion -o "$OUT/alone-$i.h5" \
+        --steps $((TASK_STEPS + ELASTIC_STEPS)) "${COMMON[@]}" --lr 2e-3 --task-name fashion -o "$OUT/alone-$i.h5" \
         > "$OUT/alone-$i.tsv"
     i=$((i + 1))
 done

@@ -8,10 +8,14 @@
 #include "base/common.h"
 #include "train/data_parallel.h"
 #include "tool/gemm_plan.h"
+#include "tool/arch_table.h"
+#include "io/dataset.h"
+#include "nn/elastic.h"
 #include "nn/vit.h"
 #include "train/optim.h"
 #include "base/rng.h"
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -25,8 +29,13 @@ namespace {
 const char* kUsage =
     "usage: ufo-bench [-m MODEL.h5 | ARCH FLAGS] [-b 1,64] [-t THREADS] [--reps 5] [--warmup 1]\n"
     "                 [--train] [--gemm] [--task NAME] [-o md|csv|json|jsonl] [--seed S]\n"
+    "       ufo-bench -m ELASTIC.h5 (--sample N [--seed S] | --archs FILE|-) [--eval VAL.h5] [-b 256]\n"
+    "                 [-t T] [--reps 20] [-o tsv|csv|md|json|jsonl]\n"
     "Times forward passes (or full AdamW training steps with --train) for every (threads, batch)\n"
-    "pair and prints one row per pair on stdout; progress goes to stderr.";
+    "pair and prints one row per pair on stdout; progress goes to stderr. --arch SPEC times one\n"
+    "sub-architecture of an elastic model. --sample / --archs print the sampling table instead:\n"
+    "per sub-architecture its params, FLOPs, batch-1 latency, batch-B throughput and (--eval)\n"
+    "accuracy.";
 
 // Training-step hyperparameters: they do not change the work done, only the numbers, so they
 // are fixed to the reference recipe rather than exposed.
@@ -49,6 +58,50 @@ Inputs random_inputs(const NetSpec& cfg, int B, int num_classes, uint64_t seed) 
 }
 
 
+// --sample N / --archs FILE: one row per sub-architecture (tool/arch_table.h).
+int sampling_table(const po::variables_map& vm, const ViT* vit, const std::string& name, bench::Format fmt,
+                   uint64_t seed) {
+    if (!vit || !vit->cfg.is_elastic())
+        fail(name, "is not an elastic model; --sample and --archs need one (ufo-train --elastic)");
+    std::vector<Active> archs;
+    if (vm.count("sample")) {
+        try {
+            archs = sample_archs(vit->cfg, vm["sample"].as<int>(), seed);
+        } catch (const Error& e) {
+            fail(name, e.what());
+        }
+    } else {
+        const std::string f = vm["archs"].as<std::string>();
+        if (f == "-" && name == "-") throw UsageError("the model and --archs cannot both come from stdin");
+        for (const auto& spec : cli::read_specs(f, 1u << 20))
+            archs.push_back(parse_arch(spec, vit->cfg, f == "-" ? "<stdin>" : f));
+    }
+    ArchTableOptions o;
+    o.seed = seed;
+    o.reps = vm["reps"].defaulted() ? 20 : vm["reps"].as<int>();
+    o.warmup = vm["warmup"].as<int>();
+    const auto batches = cli::int_list("batch", vm["batch"].defaulted() ? "256" : vm["batch"].as<std::string>());
+    const auto threads = vm.count("threads") ? cli::int_list("threads", vm["threads"].as<std::string>())
+                                             : std::vector<int>{omp_get_max_threads()};
+    if (batches.size() != 1 || threads.size() != 1)
+        throw UsageError("with --sample/--archs, -b and -t take one value each (the throughput batch, the threads)");
+    o.batch = batches[0];
+    o.threads = threads[0];
+    Dataset val;
+    if (vm.count("eval")) {
+        o.eval_path = vm["eval"].as<std::string>();
+        val = load_dataset(o.eval_path);
+        o.eval = &val;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    TablePrinter out(std::cout, fmt, arch_table_columns(o.eval != nullptr));
+    arch_table(*vit, archs, o, out);
+    out.finish();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "ufo-bench: %zu sub-networks of %s in %.1f s\n", archs.size(), name.c_str(), secs);
+    return 0;
+}
+
 int main_body(int argc, char** argv) {
     po::options_description opts("options");
     opts.add_options()
@@ -62,9 +115,12 @@ int main_body(int argc, char** argv) {
         ("train", "time full training steps (forward, loss, backward, AdamW) instead of inference")
         ("gemm", "time only the step's sgemm calls (same shapes and shards): the model's ceiling")
         ("task", po::value<std::string>(), "task to run, by name (default: the first)")
-        ("format,o", po::value<std::string>()->default_value("md"), "md, csv, json or jsonl")
+        ("format,o", po::value<std::string>()->default_value("md"), "md, csv, tsv, json or jsonl (--sample: tsv)")
         ("json", "same as -o jsonl")
-        ("seed", po::value<std::string>()->default_value("0"), "seed for random weights and inputs");
+        ("seed", po::value<std::string>()->default_value("0"), "seed for random weights and inputs (and --sample)")
+        ("sample", po::value<int>(), "sampling table: the largest, the smallest and N random sub-architectures")
+        ("archs", po::value<std::string>(), "sampling table of the specs in FILE (one per line), or '-' (stdin)")
+        ("eval", po::value<std::string>(), "with --sample/--archs: accuracy and loss of each on this labelled split");
     po::options_description arch("architecture (without -m)");
     add_arch_options(arch);
     po::options_description all;
@@ -73,7 +129,9 @@ int main_body(int argc, char** argv) {
     po::variables_map vm;
     if (!cli::parse(argc, argv, all, {}, vm, kUsage)) return 0;
 
-    auto fmt = bench::parse_format(vm.count("json") ? "jsonl" : vm["format"].as<std::string>());
+    // The sampling table is data for other tools: TSV unless asked otherwise.
+    const bool tsv_default = (vm.count("sample") || vm.count("archs")) && vm["format"].defaulted();
+    auto fmt = bench::parse_format(vm.count("json") ? "jsonl" : tsv_default ? "tsv" : vm["format"].as<std::string>());
     auto batches = cli::int_list("batch", vm["batch"].as<std::string>());
     auto threads = vm.count("threads") ? cli::int_list("threads", vm["threads"].as<std::string>())
                                        : std::vector<int>{omp_get_max_threads()};
@@ -84,15 +142,23 @@ int main_body(int argc, char** argv) {
     bool gemm_only = vm.count("gemm") > 0;
     const uint64_t seed = cli::seed(vm["seed"].as<std::string>());
 
+    const bool table = vm.count("sample") || vm.count("archs");
+    if (vm.count("sample") && vm.count("archs")) throw UsageError("give --sample N or --archs FILE, not both");
+    if (table && !vm.count("model")) throw UsageError("--sample and --archs need an elastic model (-m)");
+    if (table && (train || gemm_only)) throw UsageError("--sample and --archs time inference; drop --train and --gemm");
+    if (vm.count("eval") && !table) throw UsageError("--eval applies to --sample and --archs");
+    if (vm.count("sample") && vm["sample"].as<int>() < 0) throw UsageError("option --sample: must not be negative");
+    if (table && vm.count("arch") && !arch_spec(vm).empty()) throw UsageError("--arch times one sub-architecture; --sample and --archs time many");
     std::unique_ptr<Network> model;
     std::string name;
     if (vm.count("model")) {
         // A checkpoint carries its own architecture; silently ignoring flags would benchmark
-        // something other than what the user asked for.
-        if (arch_flags_given(vm))
+        // something other than what the user asked for. (--arch SPEC picks a sub-network.)
+        if (arch_flags_given(vm, false))
             throw UsageError("architecture options cannot be combined with -m (the checkpoint sets them)");
         name = vm["model"].as<std::string>();
         model = load_checkpoint(name).net;
+        if (table) return sampling_table(vm, dynamic_cast<const ViT*>(model.get()), name, fmt, seed);
     } else {
         name = "arch";
         // Without a checkpoint or data the flags are the whole model: one that cannot be built
@@ -119,6 +185,11 @@ int main_body(int argc, char** argv) {
     Active active;   // a supernet runs only the task's route
     active.task = task;
     if (vit) active = active_for_task(vit->cfg, task);
+    if (vm.count("model") && !arch_spec(vm).empty()) {   // without -m the flags built the sub-architecture
+        if (!vit) fail(name, std::string("--arch names a ViT sub-architecture; this is a ") + model->family());
+        active = parse_arch(arch_spec(vm), vit->cfg, name);
+        active.task = task;
+    }
     model->resolve(active);
     if (gemm_only && !vit) fail(name, std::string("--gemm lists a ViT's matrix products; this is a ") + model->family());
     int classes = cfg.tasks[size_t(task)].num_classes;

@@ -41,6 +41,37 @@ std::vector<TaskData> load_tasks(const TrainOptions& opt) {
     return runs;
 }
 
+// --elastic: a fresh run stores the flags' search space in the model; a resumed one checks
+// that the flags (when given) name the space it was trained on.
+void set_up_elastic(const TrainOptions& opt, Network& net, const LoadedCheckpoint& ck) {
+    auto* vit = dynamic_cast<ViT*>(&net);
+    const std::string where = !opt.resume_path.empty() ? opt.resume_path : opt.init_path;
+    if (!opt.elastic.on) {
+        if (vit && vit->cfg.is_elastic())
+            fail(opt.resume_path, "is an elastic checkpoint; resume it with --elastic");
+        return;
+    }
+    if (!vit) fail(where, std::string("--elastic needs a ViT, not a ") + net.family());
+    if (vit->cfg.tasks.size() != 1) fail(where, "--elastic trains one task; extract a task sub-network first");
+    if (!vit->cfg.block_heads.empty() || !vit->cfg.block_hidden.empty())
+        fail(where, "--elastic needs the same heads and FFN width in every block; this model is a cut-out "
+                    "sub-architecture");
+    ViTConfig plain = vit->cfg;
+    plain.elastic = {};
+    const ElasticSpace want = make_space(plain, opt.elastic.depth, opt.elastic.heads, opt.elastic.mlp_ratio, where);
+    if (ck.has_train_state) {
+        if (!vit->cfg.is_elastic()) fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not an elastic one");
+        const bool flags = !opt.elastic.depth.empty() || !opt.elastic.heads.empty() || !opt.elastic.mlp_ratio.empty();
+        if (flags && !(want == vit->cfg.elastic))
+            fail(opt.resume_path, "was trained on another elastic space (" + vit->cfg.describe() + ")");
+        return;
+    }
+    vit->cfg.elastic = want;
+    vit->cfg.validate(where);
+    std::fprintf(stderr, "ufo-train: elastic space of 10^%.1f sub-networks (%s)\n", log10_space_size(want),
+                 vit->cfg.describe().c_str());
+}
+
 // The network of this run: the checkpoint's when resuming, the source's architecture with
 // this run's head when fine-tuning, else a fresh one fitted to the data.
 std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory& make, bool arch_given,
@@ -74,6 +105,7 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
             if (!ck.net->same_architecture(*make(spec, opt.resume_path), &why))
                 fail(opt.resume_path, "checkpoint has another architecture than requested (" + why + ")");
         }
+        set_up_elastic(opt, *ck.net, ck);
         return std::move(ck.net);
     }
     if (!opt.init_path.empty()) {
@@ -86,44 +118,15 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
         auto net = from.net->rebuild(s);
         net->init_weights(mix_seed(opt.seed, 0x1417));   // the fresh head's start
         const InitReport rep = init_from(*net, *from.net, opt.new_head);
+        set_up_elastic(opt, *net, ck);
         std::fprintf(stderr, "ufo-train: started from %s (%zu tensors, %s head)\n", opt.init_path.c_str(), rep.copied,
                      rep.head_copied ? "its" : "a fresh");
         return net;
     }
     auto net = make(spec, runs[0].train_path);
     net->init_weights(mix_seed(opt.seed, 0x1417));
+    set_up_elastic(opt, *net, ck);
     return net;
-}
-
-// --elastic: a fresh run stores the flags' search space in the model; a resumed one checks
-// that the flags (when given) name the space it was trained on.
-void set_up_elastic(const TrainOptions& opt, Network& net, const LoadedCheckpoint& ck) {
-    auto* vit = dynamic_cast<ViT*>(&net);
-    const std::string where = !opt.resume_path.empty() ? opt.resume_path : opt.init_path;
-    if (!opt.elastic.on) {
-        if (vit && vit->cfg.is_elastic())
-            fail(opt.resume_path, "is an elastic checkpoint; resume it with --elastic");
-        return;
-    }
-    if (!vit) fail(where, std::string("--elastic needs a ViT, not a ") + net.family());
-    if (vit->cfg.tasks.size() != 1) fail(where, "--elastic trains one task; extract a task sub-network first");
-    if (!vit->cfg.block_heads.empty() || !vit->cfg.block_hidden.empty())
-        fail(where, "--elastic needs the same heads and FFN width in every block; this model is a cut-out "
-                    "sub-architecture");
-    ViTConfig plain = vit->cfg;
-    plain.elastic = {};
-    const ElasticSpace want = make_space(plain, opt.elastic.depth, opt.elastic.heads, opt.elastic.mlp_ratio, where);
-    if (ck.has_train_state) {
-        if (!vit->cfg.is_elastic()) fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not an elastic one");
-        const bool flags = !opt.elastic.depth.empty() || !opt.elastic.heads.empty() || !opt.elastic.mlp_ratio.empty();
-        if (flags && !(want == vit->cfg.elastic))
-            fail(opt.resume_path, "was trained on another elastic space (" + vit->cfg.describe() + ")");
-        return;
-    }
-    vit->cfg.elastic = want;
-    vit->cfg.validate(where);
-    std::fprintf(stderr, "ufo-train: elastic space of 10^%.1f sub-networks (%s)\n", log10_space_size(want),
-                 vit->cfg.describe().c_str());
 }
 
 }  // namespace
@@ -154,7 +157,6 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     LoadedCheckpoint ck;
     std::unique_ptr<Network> net_ptr = make_network(opt, make, arch_given, runs, ck);
     Network& net = *net_ptr;
-    set_up_elastic(opt, net, ck);
     NetSpec& spec = net.spec();
     for (size_t t = 0; t < runs.size(); ++t) {
         const TaskData& r = runs[t];
