@@ -12,7 +12,7 @@ T=${THREADS:-$(nproc)}
 EPOCHS=${EPOCHS:-24}
 mkdir -p "$OUT"
 UFO_BIN=$BIN UFO_DATA_DIR=$DATA "$ROOT/scripts/fetch-data"
-"$BIN/ufo-train" "$DATA/fashion-train.h5" --val "$DATA/fashion-test.h5" --arch cnn --preset small \
+"$BIN/ufo-train" "$DATA/fashion-train.h5" --val "$DATA/fashion-test.h5" --family cnn --preset small \
     --epochs "$EPOCHS" -b 128 --lr 4e-3 --crop-pad 2 --hflip --seed 1 -t "$T" --task-name fashion \
     -o "$OUT/fashion-cnn.h5" | tee "$OUT/fashion-cnn-train.tsv"
 "$BIN/ufo-infer" -m "$OUT/fashion-cnn.h5" "$DATA/fashion-test.h5" -t "$T" --summary-only

@@ -58,22 +58,28 @@ rows = [json.loads(l) for l in sys.argv[1].splitlines()]
 params = 9 * (4 * 1 + 6 * 4 + 5 * 6) + 2 * (4 + 6 + 5) + 5 * 10 + 10
 assert len(rows) == 2 and all(r["params"] == params for r in rows), (rows, params)
 PY
-  run --separate-stderr "$BIN/ufo-bench" --arch cnn --preset small -b 2 -t 1 --reps 1 --train -o csv
+  run --separate-stderr "$BIN/ufo-bench" --family cnn --preset small -b 2 -t 1 --reps 1 --train -o csv
   assert_success
 }
 
-@test "CNN option errors: ViT-only flags, bad --layers, --arch: exit 2, one line, no output" {
+@test "CNN option errors: ViT-only flags, bad --layers, --family / --arch: exit 2, one line, no output" {
   for b in "--dim 32" "--patch 2" "--qk-norm" "--layers c4,x" "--layers m,c4" "--layers c0"; do
     run --separate-stderr "${CT[@]}" $b --steps 1 -o "$TMP/bad.h5"
     [ "$status" -eq 2 ] || { echo "$b -> $status: $stderr"; false; }
     assert_one_line_error
     assert_no_output_file "$TMP/bad.h5"
   done
+  run --separate-stderr "$BIN/ufo-train" "$D/d.h5" --family rnn --steps 1 -o "$TMP/bad.h5"
+  assert_exit_error 2 "--family: 'rnn' is not vit or cnn"
   run --separate-stderr "$BIN/ufo-train" "$D/d.h5" --arch rnn --steps 1 -o "$TMP/bad.h5"
-  assert_exit_error 2 "--arch: 'rnn' is not vit or cnn"
+  assert_exit_error 2 "--arch: 'rnn' is neither a family (vit, cnn) nor a sub-architecture"
+  run --separate-stderr "$BIN/ufo-train" "$D/d.h5" --family cnn --arch vit --steps 1 -o "$TMP/bad.h5"
+  assert_exit_error 2 "options --family cnn and --arch vit disagree"
+  run --separate-stderr "$BIN/ufo-train" "$D/d.h5" --family cnn --arch "depth=2" --steps 1 -o "$TMP/bad.h5"
+  assert_exit_error 2 "a sub-architecture applies to ViTs, not --family cnn"
   run --separate-stderr "$BIN/ufo-train" "$D/d.h5" --layers c4 --steps 1 -o "$TMP/bad.h5"
-  assert_exit_error 2 "--layers applies to --arch cnn"
-  run --separate-stderr "$BIN/ufo-train" --task a="$D/d.h5" --task b="$D/v.h5" --arch cnn --steps 1 -o "$TMP/bad.h5"
+  assert_exit_error 2 "--layers applies to --family cnn"
+  run --separate-stderr "$BIN/ufo-train" --task a="$D/d.h5" --task b="$D/v.h5" --family cnn --steps 1 -o "$TMP/bad.h5"
   assert_exit_error 2 "multi-task supernets are ViTs"
   run --separate-stderr "$BIN/ufo-bench" --arch cnn --layers c4,m,m,m,m,m,m -b 1 --reps 1
   assert_exit_error 2 "a pool on a"
