@@ -2,9 +2,12 @@
 # demo.sh — the whole ufo flow on real data, minutes not hours (make demo):
 #   fetch (Debian packages) -> import -> multi-task train (one Task-MoE supernet on
 #   Fashion-MNIST + digits) -> route (table, sharing, heatmap PNG) -> extract each task's
-#   sub-network -> infer -> bench, and a per-task summary table at the end.
+#   sub-network -> infer -> bench; then One-for-All on the fashion sub-network: elastic
+#   training -> sampling table (latency, FLOPs, accuracy) -> pick the most accurate sub-network
+#   within half the largest's latency -> extract it; summary tables at the end.
 # Outputs go to demo-out/ (UFO_DEMO_OUT overrides).
-# Knobs: DEMO_STEPS (default 900), DEMO_THREADS (default: all cores).
+# Knobs: DEMO_STEPS (default 900), DEMO_ELASTIC_STEPS (default 150), DEMO_SAMPLES (default 8),
+# DEMO_THREADS (default: all cores).
 # The accuracy recipes are examples/fashion-mnist.sh, examples/digits.sh and
 # examples/all-in-one.sh (single-task baselines against the supernet).
 set -euo pipefail
@@ -14,6 +17,8 @@ OUT=${UFO_DEMO_OUT:-$ROOT/demo-out}
 DATA=${UFO_DATA_DIR:-$ROOT/data}
 T=${DEMO_THREADS:-$(nproc)}
 STEPS=${DEMO_STEPS:-900}
+ELASTIC_STEPS=${DEMO_ELASTIC_STEPS:-150}
+SAMPLES=${DEMO_SAMPLES:-8}
 mkdir -p "$OUT"
 say() { printf '\n== %s\n' "$*" >&2; }
 start=$(date +%s)
@@ -63,6 +68,21 @@ for name in fashion digits; do
   done
 done
 
+say "One-for-All: elastic training of the fashion sub-network, $ELASTIC_STEPS steps (largest, smallest, 2 random per step)"
+"$BIN/ufo-train" "$DATA/fashion-train.h5" --init "$OUT/fashion.h5" --elastic --elastic-depth 4,5,6 \
+    --elastic-heads 1,2,3 --elastic-mlp-ratio 1,1.5,2 --steps "$ELASTIC_STEPS" --lr 1e-3 --crop-pad 2 --seed 1 \
+    -t "$T" --log-every "$ELASTIC_STEPS" -o "$OUT/elastic.h5" > "$OUT/elastic-train.tsv"
+say "sampling table: the largest, the smallest and $SAMPLES random sub-networks, timed here, accuracy on the test split"
+"$BIN/ufo-bench" -m "$OUT/elastic.h5" --sample "$SAMPLES" --seed 1 --eval "$DATA/fashion-test.h5" -b 64 -t "$T" \
+    > "$OUT/elastic-table.tsv"
+say "pick the most accurate sub-network within half the largest's latency, and cut it out"
+awk -F'\t' 'NR == 2 { budget = $7 / 2 } NR > 1 && $7 <= budget && $10 > best { best = $10; spec = $2 } END { print spec }' \
+    "$OUT/elastic-table.tsv" > "$OUT/elastic-pick.txt"
+[ -s "$OUT/elastic-pick.txt" ] || awk -F'\t' 'NR == 3 { print $2 }' "$OUT/elastic-table.tsv" > "$OUT/elastic-pick.txt"
+"$BIN/ufo-extract" "$OUT/elastic.h5" --arch - -o "$OUT/fashion-chip.h5" --json < "$OUT/elastic-pick.txt" \
+    > "$OUT/fashion-chip-extract.json"
+"$BIN/ufo-infer" -m "$OUT/fashion-chip.h5" "$DATA/fashion-test.h5" -t "$T" --summary-only --json > "$OUT/fashion-chip-summary.json"
+
 say "summary ($(( $(date +%s) - start )) s in all; supernet training $(cat "$OUT/supernet-train.seconds") s)"
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
@@ -87,4 +107,20 @@ for name in ("fashion", "digits"):
     r = ",".join("own" if x == "own" else "sh" for x in routes[name])
     print(f"| {name} | {r} | {ex['subnet_params']:,} | {ex['supernet_params']:,} | {s['accuracy'] * 100:.2f} | {same} | "
           f"{b1:.2f} / {sb1:.2f} | {b256['img_per_s']:.0f} |")
+print()
+print("One-for-All on fashion (one elastic model; every row a sub-network of it, timed on this machine):")
+print()
+print("| sub-network | params | MFLOPs | latency b1 ms | b64 img/s | test acc % |")
+print("|---|---:|---:|---:|---:|---:|")
+with open(f"{out}/elastic-table.tsv") as f:
+    head = next(f).rstrip("\n").split("\t")
+    rows = [dict(zip(head, l.rstrip("\n").split("\t"))) for l in f]
+for r in sorted(rows, key=lambda r: float(r["latency_ms"])):
+    print(f"| {r['arch']} | {int(r['params']):,} | {float(r['mflops']):.1f} | {float(r['latency_ms']):.3f} | "
+          f"{float(r['img_per_s']):.0f} | {float(r['accuracy']) * 100:.2f} |")
+chip = json.load(open(f"{out}/fashion-chip-extract.json"))
+cs = json.load(open(f"{out}/fashion-chip-summary.json"))["summary"]
+print()
+print(f"Picked (most accurate within half the largest's latency) and extracted: {chip['arch']}: "
+      f"{chip['subnet_params']:,} params, test acc {cs['accuracy'] * 100:.2f} %")
 PY

@@ -91,7 +91,7 @@ fuzz::Plan cnn_plan(fuzz::Choices& in) {
 
 fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
     ufo::ViTConfig c;
-    const int kind = int(in.below(4));  // dense, supernet, subnet, cnn
+    const int kind = int(in.below(5));  // dense, supernet, subnet, cnn, elastic
     if (kind == 3) return cnn_plan(in);
     c.img_c = in.flag() ? 3 : 1;
     c.patch = 1 + int(in.below(4));
@@ -113,9 +113,20 @@ fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
         c.make_supernet();
         for (auto& t : c.tasks)
             for (auto& r : t.route) r = in.flag();
-    } else if (kind == 0 || !in.flag()) {
-        c.tasks.push_back({kind == 0 ? "main" : "alpha", 2 + int(in.below(4)), {}, {}});
+    } else if (kind == 0 || kind == 4 || !in.flag()) {
+        c.tasks.push_back({kind == 2 ? "alpha" : "main", 2 + int(in.below(4)), {}, {}});
     }  // else: a shared backbone, no task
+    if (kind == 4) {   // an elastic space: ascending choices ending at the model's sizes
+        for (int d = 1 + int(in.below(uint64_t(c.depth))); d <= c.depth; ++d) c.elastic.depth.push_back(d);
+        for (int h = 1 + int(in.below(uint64_t(c.heads))); h <= c.heads; ++h) c.elastic.heads.push_back(h);
+        if (c.mlp_hidden > 1 && in.flag()) c.elastic.hidden.push_back(1 + int(in.below(uint64_t(c.mlp_hidden - 1))));
+        c.elastic.hidden.push_back(c.mlp_hidden);
+    }
+    if (kind == 2 && in.flag())   // a cut-out sub-architecture: widths of its own per block
+        for (int l = 0; l < c.depth; ++l) {
+            c.block_heads.push_back(1 + int(in.below(uint64_t(c.heads))));
+            c.block_hidden.push_back(1 + int(in.below(uint64_t(c.mlp_hidden))));
+        }
     for (auto& t : c.tasks)
         if (in.flag())
             for (int k = 0; k < t.num_classes; ++k) t.class_names.push_back("class" + std::to_string(k));
@@ -124,7 +135,7 @@ fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
     const ufo::ViT m(c);  // small and valid by construction
 
     fuzz::Plan p;
-    const char* kinds[] = {"dense", "supernet", "subnet"};
+    const char* kinds[] = {"dense", "supernet", "subnet", "cnn", "elastic"};
     common_attrs(p, kinds[kind], m);
     p.str_attr("/", "parent", kind == 2 ? "super.h5" : "");
     p.str_attr("/", "parent_checksum", kind == 2 ? "0123456789abcdef" : "");
@@ -135,6 +146,10 @@ fuzz::Plan checkpoint_plan(fuzz::Choices& in) {
     p.dset("/arch/input_std", fuzz::DType::F32, {hsize_t(c.img_c)});
     for (const char* k : kArchInts) p.int_attr("/arch", k, arch_field(c, k));
     p.str_attr("/arch", "model", "vit");
+    for (const auto& [name, v] : {std::pair{"block_heads", &c.block_heads}, {"block_hidden", &c.block_hidden},
+                                  {"elastic_depth", &c.elastic.depth}, {"elastic_heads", &c.elastic.heads},
+                                  {"elastic_hidden", &c.elastic.hidden}})
+        if (!v->empty()) p.dset(std::string("/arch/") + name, fuzz::DType::I32, {hsize_t(v->size())}).values.assign(v->begin(), v->end());
     for (const auto& t : m.layout) {
         auto& d = p.dset("/" + t.name, fuzz::DType::F32, std::vector<hsize_t>(t.shape.begin(), t.shape.end()));
         if (zstd) d.store = fuzz::Store::Zstd, d.zstd_level = zstd;
@@ -186,6 +201,13 @@ void check_arch(const ufo::ViTConfig& c, const std::string& path) {
         if (!(s > 0) || !std::isfinite(s)) fuzz::finding("accepted /arch/input_std entry " + std::to_string(s));
     for (float s : c.in_mean)
         if (!std::isfinite(s)) fuzz::finding("accepted /arch/input_mean entry " + std::to_string(s));
+    // Per-block widths and an elastic space, when accepted, fit the model they describe.
+    for (int l = 0; l < c.depth; ++l)
+        if (c.heads_at(l) < 1 || c.heads_at(l) > c.heads || c.hidden_at(l) < 1 || c.hidden_at(l) > c.mlp_hidden)
+            fuzz::finding("accepted block " + std::to_string(l) + " widths outside the model's");
+    if (c.is_elastic() && (c.elastic.depth.back() != c.depth || c.elastic.heads.back() != c.heads ||
+                           c.elastic.hidden.back() != c.mlp_hidden || c.elastic.depth.front() < 1))
+        fuzz::finding("accepted an elastic space that does not end at the model's sizes");
     for (const auto& t : c.tasks)
         if (!t.class_names.empty() && int(t.class_names.size()) != t.num_classes)
             fuzz::finding("accepted task " + t.name + " with " + std::to_string(t.class_names.size()) +

@@ -93,6 +93,7 @@ struct DsetSpec {
     int zstd_level = 0;          // Store::Zstd
     Fill fill = Fill::Pattern;
     int64_t modulo = 0;          // Fill::Pattern on integer types: values i % modulo (labels)
+    std::vector<int64_t> values; // Fill::Pattern on integer types: exactly these (repeated)
     std::string raw;             // Fill::Bytes, and the seed of Store::ZstdRaw
     int zmode = 0;               // Store::ZstdRaw: which hostile frame (zstd_chunk)
     uint64_t zsize = 0;
@@ -445,7 +446,9 @@ inline void fill_values(const DsetSpec& d, size_t n, std::vector<double>& fv, st
                 if (d.path.find("std") != std::string::npos) v += 0.5;
                 if (d.path.find("adam_v") != std::string::npos || d.path.find("running_var") != std::string::npos)
                     v = std::fabs(v);
-                k = d.modulo > 0 ? int64_t(i) % d.modulo : int64_t(i * 37 % 251);
+                k = !d.values.empty() ? d.values[i % d.values.size()]
+                    : d.modulo > 0    ? int64_t(i) % d.modulo
+                                      : int64_t(i * 37 % 251);
                 break;
             case Fill::Zero: break;
             case Fill::NaN: v = std::numeric_limits<double>::quiet_NaN(); k = -1; break;
