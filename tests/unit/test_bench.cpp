@@ -131,6 +131,31 @@ TEST(BenchPrint, UnknownFormatIsAnError) {
     EXPECT_THROW(parse_format("xml"), ufo::Error);
 }
 
+// TSV escapes tabs and newlines inside cells (one row stays one line); JSON writes numeric
+// columns as numbers, an empty numeric cell as null, and text as strings.
+TEST(TablePrint, TsvEscapesAndJsonTypes) {
+    std::vector<ufo::Column> cols{{"arch", false}, {"ms", true}, {"acc", true}};
+    std::ostringstream t;
+    ufo::TablePrinter tp(t, ufo::TableFormat::tsv, cols);
+    tp.add({"depth=2\tx\ny", "0.5000", ""});
+    tp.finish();
+    EXPECT_EQ(t.str(), "arch\tms\tacc\ndepth=2\\tx\\ny\t0.5000\t\n");
+    std::ostringstream j;
+    ufo::TablePrinter jp(j, ufo::TableFormat::jsonl, cols);
+    jp.add({"depth=2", "0.5000", ""});
+    auto o = nlohmann::json::parse(j.str());
+    EXPECT_EQ(o["arch"], "depth=2");
+    EXPECT_DOUBLE_EQ(o["ms"].get<double>(), 0.5);
+    EXPECT_TRUE(o["acc"].is_null());
+    std::ostringstream e;
+    ufo::TablePrinter ep(e, ufo::TableFormat::tsv, cols);
+    ep.finish();
+    EXPECT_EQ(e.str(), "arch\tms\tacc\n");   // an empty table still names its columns
+    EXPECT_THROW(ep.add({"only one"}), ufo::Error);
+    EXPECT_EQ(ufo::parse_table_format("tsv"), ufo::TableFormat::tsv);
+    EXPECT_THROW(ufo::parse_table_format("xml"), ufo::Error);
+}
+
 // The GEMM plan behind `ufo-bench --gemm` does the model's matrix work: its forward FLOPs equal
 // the exact forward count, and a training step's equal 3x forward less the patch embedding's
 // input gradient (never computed), also for a sub-network with fewer heads and hidden units.
