@@ -329,6 +329,7 @@ int main_body(int argc, char** argv) {
         info.class_names = task.class_names;
         info.model = model_path == "-" ? "" : model_path;
         info.model_checksum = model_checksum;
+        if (vm.count("arch")) info.arch = format_arch(active);
         info.input_kind = in.is_dataset ? "dataset" : "images";
         info.input = in.is_dataset ? in.name : inputs[0] == "-" ? "<stdin>" : "";
         info.has_input_checksum = in.is_dataset && inputs[0] != "-";

@@ -240,6 +240,7 @@ void PredictionsWriter::finish() {
     if (!i.class_names.empty()) h5::set_attr(m.f, "/", "class_names", i.class_names);
     h5::set_attr(m.f, "/", "model", i.model);
     h5::set_attr(m.f, "/", "model_checksum", i.model.empty() ? std::string() : hex64(i.model_checksum));
+    if (!i.arch.empty()) h5::set_attr(m.f, "/", "arch", i.arch);
     h5::set_attr(m.f, "/", "input_kind", i.input_kind);
     h5::set_attr(m.f, "/", "input", i.input);
     h5::set_attr(m.f, "/", "input_checksum", i.has_input_checksum ? hex64(i.input_checksum) : std::string());
@@ -276,6 +277,7 @@ Predictions load_predictions(const std::string& path) {
     }
     bool has_model_checksum = false;
     info.model = optional_str(f, "model");
+    info.arch = optional_str(f, "arch");
     info.model_checksum = checksum_attr(f, "model_checksum", &has_model_checksum);
     info.input_kind = optional_str(f, "input_kind");
     if (!info.input_kind.empty() && info.input_kind != "dataset" && info.input_kind != "images")

@@ -21,6 +21,7 @@ struct PredictionsInfo {
     std::vector<std::string> class_names;  // K names, or empty when the task has none
     std::string model;                     // checkpoint path; "" when it came from stdin
     uint64_t model_checksum = 0;           // 64-bit FNV-1a of its bytes (unused when model is "")
+    std::string arch;                      // the sub-architecture run (ufo-infer --arch); "" = the model's own
     std::string input_kind;                // "dataset" or "images"
     std::string input;                     // the dataset's path, "<stdin>", or "" for image files
     bool has_input_checksum = false;       // true for a dataset read from a file

@@ -110,7 +110,8 @@ PY
   ! h5ls "$TMP/x.h5/blocks/2" >/dev/null 2>&1
   [ "$(h5_param_count "$TMP/x.h5")" -lt "$(h5_param_count "$D/el.h5")" ]
   [ "$(stat -c %s "$TMP/x.h5")" -lt "$(stat -c %s "$D/el.h5")" ]
-  "$BIN/ufo-infer" -m "$D/el.h5" --arch "$spec" "$D/v.h5" --logits > "$TMP/a.tsv" 2>/dev/null
+  "$BIN/ufo-infer" -m "$D/el.h5" --arch "$spec" "$D/v.h5" --logits -o "$TMP/p.h5" > "$TMP/a.tsv" 2>/dev/null
+  h5dump -a /arch "$TMP/p.h5" | grep -q "\"$spec\""   # the predictions file names the sub-network
   "$BIN/ufo-infer" -m "$TMP/x.h5" "$D/v.h5" --logits > "$TMP/b.tsv" 2>/dev/null
   close_tsv "$TMP/a.tsv" "$TMP/b.tsv"
   # --arch - reads the spec from stdin; --json prints one object
