@@ -225,8 +225,8 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         so.seed = opt.seed;
         if (!ck.has_train_state && opt.elastic.sort_importance) {
             // Before the first elastic step, so that first-k slicing keeps the important heads
-            // and units; the moments move with their weights (zero on a fresh run, but a run
-            // that starts from a state must stay consistent).
+            // and units. A fresh run's moments are still zero; they are permuted with their
+            // weights all the same, as sorting a network mid-training must.
             const int n = sort_by_importance(static_cast<ViT&>(net), {adam.m.data(), adam.v.data()});
             std::fprintf(stderr, "ufo-train: importance sorting reordered heads or hidden units in %d places\n", n);
         }
