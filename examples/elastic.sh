@@ -54,3 +54,32 @@ stage "A/B: test accuracy"
         i=$((i + 1))
     done
 } | tee "$OUT/accuracy.tsv"
+
+stage "C: extracted sub-networks against the elastic model run with --arch"
+{
+    printf 'arch\tmax_abs_logit_diff\tparams_elastic\tparams_sub\tfile_kb_elastic\tfile_kb_sub\tlatency_ms_arch\tlatency_ms_sub\tratio\n'
+    i=0
+    for a in "${ARCHS[@]}"; do
+        "$BIN/ufo-infer" -m "$OUT/elastic-sort.h5" --arch "$a" "$DATA/fashion-test.h5" -t "$T" --logits 2>/dev/null > "$OUT/l-arch.tsv"
+        "$BIN/ufo-infer" -m "$OUT/sub-$i.h5" "$DATA/fashion-test.h5" -t "$T" --logits 2>/dev/null > "$OUT/l-sub.tsv"
+        diff=$(paste "$OUT/l-arch.tsv" "$OUT/l-sub.tsv" | awk -F'\t' 'NR > 1 { n = NF / 2; for (k = 6; k <= n; k++) { d = $k - $(k + n); if (d < 0) d = -d; if (d > m) m = d } } END { printf "%.2g", m }')
+        : > "$OUT/lat-arch.jsonl"; : > "$OUT/lat-sub.jsonl"
+        for round in 1 2 3; do   # interleaved rounds, median of the rounds' medians
+            "$BIN/ufo-bench" -m "$OUT/elastic-sort.h5" --arch "$a" -b 1 -t "$T" --reps 200 --warmup 20 -o jsonl 2>/dev/null >> "$OUT/lat-arch.jsonl"
+            "$BIN/ufo-bench" -m "$OUT/sub-$i.h5" -b 1 -t "$T" --reps 200 --warmup 20 -o jsonl 2>/dev/null >> "$OUT/lat-sub.jsonl"
+        done
+        med() { python3 -c 'import json,statistics,sys; print("%.4f" % statistics.median(json.loads(l)["median_ms"] for l in open(sys.argv[1])))' "$1"; }
+        la=$(med "$OUT/lat-arch.jsonl"); ls=$(med "$OUT/lat-sub.jsonl")
+        ps=$(h5dump -a /num_params "$OUT/sub-$i.h5" | sed -n 's/.*(0): *//p')
+        printf '%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.3f\n' "$a" "$diff" "$(h5dump -a /num_params "$OUT/elastic-sort.h5" | sed -n 's/.*(0): *//p')" \
+            "$ps" $(( $(stat -c %s "$OUT/elastic-sort.h5") / 1024 )) $(( $(stat -c %s "$OUT/sub-$i.h5") / 1024 )) "$la" "$ls" \
+            "$(python3 -c "print($ls / $la)")"
+        i=$((i + 1))
+    done
+} | tee "$OUT/extract.tsv"
+
+stage "D: sampling table of $SAMPLES random sub-networks plus the largest and the smallest (accuracy on the validation split)"
+s0=$(date +%s)
+"$BIN/ufo-bench" -m "$OUT/elastic-sort.h5" --sample "$SAMPLES" --seed 1 --eval "$OUT/val.h5" -b 256 -t "$T" > "$OUT/table.tsv"
+echo "sampling table: $(( $(wc -l < "$OUT/table.tsv") - 1 )) rows in $(( $(date +%s) - s0 )) s" | tee "$OUT/table-time.txt"
+awk -F'\t' 'NR == 2 { print "largest: " $2 ", " $7 " ms, acc " $10 } NR == 3 { print "smallest: " $2 ", " $7 " ms, acc " $10 }' "$OUT/table.tsv"

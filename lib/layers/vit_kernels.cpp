@@ -48,6 +48,13 @@ void tokens_backward(float* demb, float* dcls, float* dpos, const float* dx, int
         std::memcpy(demb + size_t(b) * P * C, dx + (size_t(b) * T + 1) * C, sizeof(float) * size_t(P) * C);
 }
 
+void qkv_rows_gather(float* w_out, float* b_out, const float* w, const float* b, int Af, int A, int C) {
+    for (int p = 0; p < 3; ++p) {
+        std::memcpy(w_out + size_t(p) * A * C, w + size_t(p) * Af * C, sizeof(float) * size_t(A) * C);
+        if (b) std::memcpy(b_out + size_t(p) * A, b + size_t(p) * Af, sizeof(float) * size_t(A));
+    }
+}
+
 void cls_gather_forward(float* out, const float* x, int B, int T, int C) {
     for (int b = 0; b < B; ++b) std::memcpy(out + size_t(b) * C, x + size_t(b) * T * C, sizeof(float) * C);
 }

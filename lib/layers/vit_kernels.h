@@ -12,6 +12,12 @@ namespace ufo {
 void patchify_forward(float* out, const uint8_t* images, int B, int H, int W, int C, int ps,
                       const float* scale, const float* shift);
 
+// The first A rows of each of the q, k and v parts of a fused projection with Af rows per part:
+// w_out [3A,C] <- rows [p*Af, p*Af + A) of w [3Af,C] for p = 0..2; b_out [3A] likewise from
+// b [3Af] (skipped when b is null). Lets an elastic sub-network with fewer heads run its q, k
+// and v projection as one matrix product, as a cut-out network does.
+void qkv_rows_gather(float* w_out, float* b_out, const float* w, const float* b, int Af, int A, int C);
+
 // x[b,0] = cls + pos[0]; x[b,t] = emb[b,t-1] + pos[t] for t >= 1.
 // x [B,T,C], emb [B,T-1,C], cls [C], pos [T,C]
 void tokens_forward(float* x, const float* emb, const float* cls, const float* pos, int B, int T, int C);

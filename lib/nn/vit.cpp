@@ -406,6 +406,7 @@ void Activations::bind(Arena& ar, const ViTConfig& cfg, int B, bool training) {
     }
     blocks.resize(cfg.depth);
     for (int l = 0; l < cfg.depth; ++l) blocks[l] = bl[training ? l : 0];
+    qkv_w_part = take(3 * C * C); qkv_b_part = take(3 * C);
     cls_in = take(B * C);
     lnf = take(B * C); lnf_mean = take(B); lnf_rstd = take(B);
     logits = take(B * K); probs = take(B * K);
@@ -508,10 +509,10 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
         layernorm_forward(s.ln1, s.ln1_mean, s.ln1_rstd, x, C, w.ln1_w, w.ln1_b, N, 1, C);
         if (A == Af) {
             matmul_forward(s.qkv, 3 * A, s.ln1, C, w.qkv_w, C, w.qkv_b, N, C, 3 * Af, false);
-        } else {   // the first nh heads of q, k and v: three row slices of the fused weight
-            for (int part = 0; part < 3; ++part)
-                matmul_forward(s.qkv + part * A, 3 * A, s.ln1, C, w.qkv_w + size_t(part) * Af * C, C,
-                               w.qkv_b ? w.qkv_b + part * Af : nullptr, N, C, A, false);
+        } else {   // the first nh heads of q, k and v, gathered into one weight: one product
+            qkv_rows_gather(act.qkv_w_part, act.qkv_b_part, w.qkv_w, w.qkv_b, Af, A, C);
+            matmul_forward(s.qkv, 3 * A, s.ln1, C, act.qkv_w_part, C, w.qkv_b ? act.qkv_b_part : nullptr, N, C,
+                           3 * A, false);
         }
         const float *q = s.qkv, *k = s.qkv + A;
         int ldq = 3 * A, ldk = 3 * A;

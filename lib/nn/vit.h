@@ -117,6 +117,7 @@ struct Activations : Workspace {
         float *expert_out[2];                // [B,T,C] shared, own
     };
     std::vector<Block> blocks;
+    float *qkv_w_part, *qkv_b_part;   // [3C,C] [3C] scratch: the active heads' q, k, v weights
     float *cls_in;                    // [B,C] class-token rows of the last residual
     float *lnf, *lnf_mean, *lnf_rstd; // [B,C] [B] [B]
     // Backward scratch, one block's worth, reused across blocks.

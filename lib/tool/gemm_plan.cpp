@@ -31,7 +31,7 @@ std::vector<GemmCall> gemm_plan(const ViTConfig& cfg, const Active& in, int B, b
     plan.push_back(linear_fwd(B * P, pd, C, false));
     for (int l = 0; l < a.depth; ++l) {
         const int nh = a.heads[size_t(l)], A = nh * hd, H = a.hidden[size_t(l)];
-        qkv_calls(l, A, [&](int oc, bool) { return linear_fwd(Nt, C, oc, false); });
+        plan.push_back(linear_fwd(Nt, C, 3 * A, false));          // q, k, v (fewer heads: gathered first)
         plan.push_back({false, true, T, T, hd, 0.0f, B * nh});    // q k^T
         plan.push_back({false, false, T, hd, T, 0.0f, B * nh});   // att v
         plan.push_back(linear_fwd(Nt, A, C, true));               // proj, into the residual
