@@ -6,7 +6,7 @@
 #   training -> sampling table (latency, FLOPs, accuracy) -> pick the most accurate sub-network
 #   within half the largest's latency -> extract it; summary tables at the end.
 # Outputs go to demo-out/ (UFO_DEMO_OUT overrides).
-# Knobs: DEMO_STEPS (default 900), DEMO_ELASTIC_STEPS (default 150), DEMO_SAMPLES (default 8),
+# Knobs: DEMO_STEPS (default 900), DEMO_ELASTIC_STEPS (default 300), DEMO_SAMPLES (default 8),
 # DEMO_THREADS (default: all cores).
 # The accuracy recipes are examples/fashion-mnist.sh, examples/digits.sh and
 # examples/all-in-one.sh (single-task baselines against the supernet).
@@ -17,7 +17,7 @@ OUT=${UFO_DEMO_OUT:-$ROOT/demo-out}
 DATA=${UFO_DATA_DIR:-$ROOT/data}
 T=${DEMO_THREADS:-$(nproc)}
 STEPS=${DEMO_STEPS:-900}
-ELASTIC_STEPS=${DEMO_ELASTIC_STEPS:-150}
+ELASTIC_STEPS=${DEMO_ELASTIC_STEPS:-300}
 SAMPLES=${DEMO_SAMPLES:-8}
 mkdir -p "$OUT"
 say() { printf '\n== %s\n' "$*" >&2; }
@@ -70,7 +70,7 @@ done
 
 say "One-for-All: elastic training of the fashion sub-network, $ELASTIC_STEPS steps (largest, smallest, 2 random per step)"
 "$BIN/ufo-train" "$DATA/fashion-train.h5" --init "$OUT/fashion.h5" --elastic --elastic-depth 4,5,6 \
-    --elastic-heads 1,2,3 --elastic-mlp-ratio 1,1.5,2 --steps "$ELASTIC_STEPS" --lr 1e-3 --crop-pad 2 --seed 1 \
+    --elastic-heads 1,2,3 --elastic-mlp-ratio 1,1.5,2 --steps "$ELASTIC_STEPS" --lr 5e-4 --crop-pad 2 --seed 1 \
     -t "$T" --log-every "$ELASTIC_STEPS" -o "$OUT/elastic.h5" > "$OUT/elastic-train.tsv"
 say "sampling table: the largest, the smallest and $SAMPLES random sub-networks, timed here, accuracy on the test split"
 "$BIN/ufo-bench" -m "$OUT/elastic.h5" --sample "$SAMPLES" --seed 1 --eval "$DATA/fashion-test.h5" -b 64 -t "$T" \

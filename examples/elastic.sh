@@ -3,11 +3,11 @@
 # with the sandwich rule and in-place distillation (with and without importance sorting),
 # five sub-architectures trained alone from scratch for the same total steps, extraction,
 # and a sampling table. Prints the tables of the README's One-for-All section.
-#   examples/elastic.sh [OUT_DIR]     (THREADS=2, TASK_STEPS, ELASTIC_STEPS, SAMPLES to change)
+#   examples/elastic.sh [OUT_DIR]     (THREADS=2, TASK_STEPS, ELASTIC_STEPS, ELASTIC_LR, SAMPLES to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}; OUT=${1:-runs/elastic}; T=${THREADS:-2}
-TASK_STEPS=${TASK_STEPS:-1200}; ELASTIC_STEPS=${ELASTIC_STEPS:-800}; SAMPLES=${SAMPLES:-50}
+TASK_STEPS=${TASK_STEPS:-1200}; ELASTIC_STEPS=${ELASTIC_STEPS:-800}; ELASTIC_LR=${ELASTIC_LR:-5e-4}; SAMPLES=${SAMPLES:-50}
 DATA=data
 mkdir -p "$OUT"
 [ -f "$DATA/fashion-train.h5" ] || scripts/fetch-data
@@ -29,7 +29,7 @@ stage "task model: $TASK_STEPS steps"
 for sort in sort no-sort; do
     stage "elastic model ($sort-importance): $ELASTIC_STEPS steps"
     [ -f "$OUT/elastic-$sort.h5" ] || "$BIN/ufo-train" "$OUT/train.h5" --init "$OUT/task.h5" --elastic "${SPACE[@]}" \
-        --"$sort"-importance --steps "$ELASTIC_STEPS" "${COMMON[@]}" --lr 1e-3 -o "$OUT/elastic-$sort.h5" \
+        --"$sort"-importance --steps "$ELASTIC_STEPS" "${COMMON[@]}" --lr "$ELASTIC_LR" -o "$OUT/elastic-$sort.h5" \
         > "$OUT/elastic-$sort.tsv"
 done
 i=0
