@@ -111,7 +111,7 @@ int main_body(int argc, char** argv) {
     ViT& super = ck.vit();
     if (by_arch) return extract_by_arch(ck, where, checksum, arch_text, out_path, json, cli::command_line(argc, argv));
     if (!super.cfg.is_supernet())
-        fail(where, "is a " + ck.kind + " checkpoint, not a Task-MoE supernet");
+        fail(where, "is " + kind_phrase(ck.kind) + ", not a Task-MoE supernet");
     if (!routes_path.empty()) {
         const RouteTable table = read_route_table(routes_path);
         apply_route_table(super.cfg, table, routes_path == "-" ? "<stdin>" : routes_path);

@@ -364,7 +364,7 @@ int main_body(int argc, char** argv) {
     const std::string where = input == "-" ? "<stdin>" : input;
     LoadedCheckpoint ck = load_checkpoint(input);
     ViT& m = ck.vit();
-    if (ck.kind != "supernet") fail(where, "is a " + ck.kind + " checkpoint, not a Task-MoE supernet");
+    if (ck.kind != "supernet") fail(where, "is " + kind_phrase(ck.kind) + ", not a Task-MoE supernet");
     if (!m.cfg.is_supernet())
         fail(where, "is marked supernet but is not a Task-MoE supernet (" + std::to_string(m.cfg.tasks.size()) +
                         " tasks, " + std::to_string(m.cfg.ffn_sets) + " FFN sets per block)");

@@ -209,6 +209,11 @@ void check_format(const h5::File& f) {
 
 }  // namespace
 
+std::string kind_phrase(const std::string& kind) {
+    const bool vowel = !kind.empty() && std::string("aeiou").find(kind[0]) != std::string::npos;
+    return (vowel ? "an " : "a ") + kind + " checkpoint";
+}
+
 ViTConfig read_architecture(const std::string& path) {
     h5::File f = h5::File::open_read(path);
     check_format(f);

@@ -46,6 +46,9 @@ struct LoadedCheckpoint {
     ViT& vit() const;
 };
 
+// "a dense checkpoint", "an elastic checkpoint": for messages.
+std::string kind_phrase(const std::string& kind);
+
 // Reads and validates (format name/version, every shape against the architecture, dtypes).
 LoadedCheckpoint load_checkpoint(const std::string& path, bool want_train_state = false);
 // Architecture only (cheap): for --resume compatibility checks.

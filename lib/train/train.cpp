@@ -60,7 +60,7 @@ void set_up_elastic(const TrainOptions& opt, Network& net, const LoadedCheckpoin
     plain.elastic = {};
     const ElasticSpace want = make_space(plain, opt.elastic.depth, opt.elastic.heads, opt.elastic.mlp_ratio, where);
     if (ck.has_train_state) {
-        if (!vit->cfg.is_elastic()) fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not an elastic one");
+        if (!vit->cfg.is_elastic()) fail(opt.resume_path, "is " + kind_phrase(ck.kind) + ", not an elastic one");
         const bool flags = !opt.elastic.depth.empty() || !opt.elastic.heads.empty() || !opt.elastic.mlp_ratio.empty();
         if (flags && !(want == vit->cfg.elastic))
             fail(opt.resume_path, "was trained on another elastic space (" + vit->cfg.describe() + ")");
@@ -89,7 +89,7 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
         if (!ck.has_train_state) fail(opt.resume_path, "has no /train_state to resume from");
         const bool is_super = ck.kind == "supernet";
         if (is_super != multi)
-            fail(opt.resume_path, "is a " + ck.kind + " checkpoint, not a " + (multi ? "supernet" : "single-task") + " one");
+            fail(opt.resume_path, "is " + kind_phrase(ck.kind) + ", not a " + (multi ? "supernet" : "single-task") + " one");
         const NetSpec& have = ck.net->spec();
         if (have.tasks.size() != runs.size())
             fail(opt.resume_path, "has " + std::to_string(have.tasks.size()) + " tasks, this run " +

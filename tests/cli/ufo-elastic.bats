@@ -218,6 +218,8 @@ PY
   assert_exit_error 1 "$TMP/cnn.h5" "--elastic needs a ViT, not a cnn"
   run --separate-stderr "$BIN/ufo-train" "$D/d.h5" --resume "$D/el.h5" --steps 9 -o "$TMP/x.h5"
   assert_failure
+  run --separate-stderr "$BIN/ufo-extract" "$D/el.h5" --task main -o "$TMP/x.h5"
+  assert_exit_error 1 "$D/el.h5" "is an elastic checkpoint, not a Task-MoE supernet"
   run --separate-stderr "$BIN/ufo-bench" -m "$D/task.h5" --sample 2 -b 1 -t 1
   assert_exit_error 1 "$D/task.h5" "is not an elastic model"
   run --separate-stderr "$BIN/ufo-bench" -m "$D/el.h5" --sample 300 -b 1 -t 1
