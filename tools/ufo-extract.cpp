@@ -106,7 +106,7 @@ int main_body(int argc, char** argv) {
     const bool from_stdin = super_path == "-";
     const std::string where = from_stdin ? "<stdin>" : super_path;
     const uint64_t checksum = from_stdin ? 0 : fnv1a_file(super_path);
-    if (by_arch && arch_text == "-") arch_text = cli::read_spec_line("<stdin>");
+    if (by_arch && arch_text == "-") arch_text = cli::read_spec_line();
     LoadedCheckpoint ck = load_checkpoint(super_path);
     ViT& super = ck.vit();
     if (by_arch) return extract_by_arch(ck, where, checksum, arch_text, out_path, json, cli::command_line(argc, argv));

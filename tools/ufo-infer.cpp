@@ -286,7 +286,7 @@ int main_body(int argc, char** argv) {
     if (vit) active = active_for_task(vit->cfg, t);
     if (vm.count("arch")) {
         if (!vit) fail(model_path, std::string("--arch names a ViT sub-architecture; this is a ") + m.family());
-        if (arch_text == "-") arch_text = cli::read_spec_line("<stdin>");
+        if (arch_text == "-") arch_text = cli::read_spec_line();
         active = parse_arch(arch_text, vit->cfg, model_path);
         std::fprintf(stderr, "ufo-infer: %s: %s\n", model_path.c_str(), format_arch(active).c_str());
     }

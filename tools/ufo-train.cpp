@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
         if (!o.elastic.on)
             for (const char* k : {"elastic-depth", "elastic-heads", "elastic-mlp-ratio", "sandwich-random", "kd-weight",
                                   "kd-temperature", "sort-importance", "no-sort-importance"})
-                if (vm.count(k) && !vm[k].defaulted() && !(vm[k].value().type() == typeid(bool) && !vm[k].as<bool>()))
+                if (vm.count(k) && !vm[k].defaulted())
                     throw po::error(std::string("--") + k + " needs --elastic");
         if (o.elastic.on) {
             need(o.tasks.size() <= 1, "--elastic trains one task; a multi-task run trains a Task-MoE supernet");

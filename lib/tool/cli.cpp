@@ -93,8 +93,7 @@ std::vector<std::string> read_specs(const std::string& path, size_t max_lines) {
     return out;
 }
 
-std::string read_spec_line(const std::string& where) {
-    (void)where;
+std::string read_spec_line() {
     return read_specs("-", size_t(1) << 20).front();
 }
 

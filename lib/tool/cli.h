@@ -45,7 +45,7 @@ std::string tsv(const std::string& s);
 // most 65536 bytes each; errors name the file.
 std::vector<std::string> read_specs(const std::string& path, size_t max_lines);
 // The first spec of stdin ('--arch -').
-std::string read_spec_line(const std::string& where);
+std::string read_spec_line();
 
 // The command line as one string, recorded in output files as provenance.
 std::string command_line(int argc, char** argv);

@@ -21,7 +21,6 @@ struct Column {
 class TablePrinter {
 public:
     TablePrinter(std::ostream& out, TableFormat f, std::vector<Column> columns);
-    ~TablePrinter() = default;
     void add(const std::vector<std::string>& cells);
     // Prints what was held back (md, json) or the header of an empty CSV/TSV table.
     void finish();
