@@ -30,7 +30,7 @@ const char* kUsage =
     "usage: ufo-bench [-m MODEL.h5 | ARCH FLAGS] [-b 1,64] [-t THREADS] [--reps 5] [--warmup 1]\n"
     "                 [--train] [--gemm] [--task NAME] [-o md|csv|json|jsonl] [--seed S]\n"
     "       ufo-bench -m ELASTIC.h5 (--sample N [--seed S] | --archs FILE|-) [--eval VAL.h5] [-b 256]\n"
-    "                 [-t T] [--reps 20] [-o tsv|csv|md|json|jsonl]\n"
+    "                 [-t T] [--reps 20] [--rounds 1] [-o tsv|csv|md|json|jsonl]\n"
     "Times forward passes (or full AdamW training steps with --train) for every (threads, batch)\n"
     "pair and prints one row per pair on stdout; progress goes to stderr. --arch SPEC times one\n"
     "sub-architecture of an elastic model. --sample / --archs print the sampling table instead:\n"
@@ -80,6 +80,7 @@ int sampling_table(const po::variables_map& vm, const ViT* vit, const std::strin
     o.seed = seed;
     o.reps = vm["reps"].defaulted() ? 20 : vm["reps"].as<int>();
     o.warmup = vm["warmup"].as<int>();
+    o.rounds = vm["rounds"].as<int>();
     const auto batches = cli::int_list("batch", vm["batch"].defaulted() ? "256" : vm["batch"].as<std::string>());
     const auto threads = vm.count("threads") ? cli::int_list("threads", vm["threads"].as<std::string>())
                                              : std::vector<int>{omp_get_max_threads()};
@@ -120,7 +121,9 @@ int main_body(int argc, char** argv) {
         ("seed", po::value<std::string>()->default_value("0"), "seed for random weights and inputs (and --sample)")
         ("sample", po::value<int>(), "sampling table: the largest, the smallest and N random sub-architectures")
         ("archs", po::value<std::string>(), "sampling table of the specs in FILE (one per line), or '-' (stdin)")
-        ("eval", po::value<std::string>(), "with --sample/--archs: accuracy and loss of each on this labelled split");
+        ("eval", po::value<std::string>(), "with --sample/--archs: accuracy and loss of each on this labelled split")
+        ("rounds", po::value<int>()->default_value(1),
+         "with --sample/--archs: time every row in R interleaved rounds, the median of them (rows print at the end)");
     po::options_description arch("architecture (without -m)");
     add_arch_options(arch);
     po::options_description all;
@@ -147,6 +150,9 @@ int main_body(int argc, char** argv) {
     if (table && !vm.count("model")) throw UsageError("--sample and --archs need an elastic model (-m)");
     if (table && (train || gemm_only)) throw UsageError("--sample and --archs time inference; drop --train and --gemm");
     if (vm.count("eval") && !table) throw UsageError("--eval applies to --sample and --archs");
+    if (!vm["rounds"].defaulted() && !table) throw UsageError("--rounds applies to --sample and --archs");
+    if (vm["rounds"].as<int>() < 1 || vm["rounds"].as<int>() > 1000)
+        throw UsageError("option --rounds: must be within 1..1000");
     if (vm.count("sample") && vm["sample"].as<int>() < 0) throw UsageError("option --sample: must not be negative");
     if (table && vm.count("arch") && !arch_spec(vm).empty()) throw UsageError("--arch times one sub-architecture; --sample and --archs time many");
     std::unique_ptr<Network> model;

@@ -9,6 +9,7 @@
 #include "nn/vit.h"
 #include "nn/router.h"
 #include "io/routes.h"
+#include "tool/gnuplot.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,21 +18,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <spawn.h>
 #include <string>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 namespace po = boost::program_options;
 using namespace ufo;
-
-extern char** environ;
 
 namespace {
 
@@ -220,44 +214,12 @@ void draw_text_heatmap(const ViTConfig& cfg, const Probs& p) {
 
 // ------------------------------------------------------------------------------- gnuplot
 
-// A temp file removed when it goes out of scope.
-struct TempFile {
-    std::string path;
-    explicit TempFile(const char* stem) {
-        const char* env = std::getenv("TMPDIR");
-        std::string t = std::string(env && *env ? env : "/tmp") + "/" + stem + ".XXXXXX";
-        std::vector<char> buf(t.begin(), t.end());
-        buf.push_back('\0');
-        const int fd = ::mkstemp(buf.data());
-        if (fd < 0) fail(t, std::string("cannot create a temporary file: ") + std::strerror(errno));
-        ::close(fd);
-        path = buf.data();
-    }
-    ~TempFile() { ::unlink(path.c_str()); }
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-};
-
-// gnuplot single-quoted strings have no escapes but '' for a quote.
-std::string gp_quote(const std::string& s) {
-    std::string o = "'";
-    for (char c : s) {
-        if (c == '\'') o += "''";
-        else if (c == '\n' || c == '\r') o += ' ';
-        else o += c;
-    }
-    return o + "'";
-}
-
 std::string gnuplot_script(const ViTConfig& cfg, const Probs& p, const std::string& title, const std::string& png) {
     const int T = int(cfg.tasks.size()), D = cfg.depth;
     const int width = std::max(560, 160 + 48 * D), height = std::max(280, 160 + 50 * T);
     std::string s;
     auto line = [&](const std::string& l) { s += l + "\n"; };
-    const std::string size = " size " + std::to_string(width) + "," + std::to_string(height) + " noenhanced";
-    // pngcairo draws anti-aliased text; the libgd png terminal is the fallback of minimal builds.
-    line("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo" + size +
-         " } else { set terminal png" + size + " }");
+    line(gp_png_terminal(width, height));
     line("set output " + gp_quote(png));
     line("set title " + gp_quote(title) + " noenhanced");
     line("set xlabel 'layer'");
@@ -284,46 +246,11 @@ std::string gnuplot_script(const ViTConfig& cfg, const Probs& p, const std::stri
     return s;
 }
 
-// The last non-empty line of a file, for gnuplot's error message.
-std::string last_line(const std::string& path) {
-    std::ifstream f(path);
-    std::string line, last;
-    while (std::getline(f, line))
-        if (line.find_first_not_of(" \t\r^") != std::string::npos) last = line;
-    return last;
-}
-
-// Runs gnuplot on a script into a temp PNG next to `png`; the caller commits it last, so a
-// later failure leaves no plot behind.
+// Draws into a temp PNG next to `png`; the caller commits it last.
 void render_plot(AtomicPath& out, const ViTConfig& cfg, const Probs& p, const std::string& input) {
-    TempFile script("ufo-route-plot"), errs("ufo-route-gnuplot");
-    {
-        std::ofstream f(script.path);
-        // The file's base name keeps the title inside the picture; the full path is the user's.
-        const std::string base = input.substr(input.find_last_of('/') + 1);
-        f << gnuplot_script(cfg, p, base + ": p(own), route S shared / O own", out.tmp());
-        if (!f.flush()) fail(script.path, "cannot write the gnuplot script");
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, errs.path.c_str(), O_WRONLY | O_TRUNC, 0);
-    std::string prog = "gnuplot";
-    std::vector<char*> argv = {prog.data(), const_cast<char*>(script.path.c_str()), nullptr};
-    pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, "gnuplot", &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc == ENOENT) fail(out.path(), "cannot plot: gnuplot is not installed (Debian: gnuplot-nox)");
-    if (rc != 0) fail(out.path(), std::string("cannot run gnuplot: ") + std::strerror(rc));
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        const std::string why = last_line(errs.path);
-        fail(out.path(), "gnuplot failed" + (why.empty() ? std::string() : ": " + why));
-    }
-    struct stat st {};
-    if (::stat(out.tmp().c_str(), &st) != 0 || st.st_size == 0) fail(out.path(), "gnuplot wrote no image");
+    // The file's base name keeps the title inside the picture; the full path is the user's.
+    const std::string base = input.substr(input.find_last_of('/') + 1);
+    run_gnuplot(gnuplot_script(cfg, p, base + ": p(own), route S shared / O own", out.tmp()), out);
 }
 
 // ------------------------------------------------------------------------------- main

@@ -68,6 +68,20 @@ void write_arch(h5::File& f, const ViTConfig& c) {
     ints_dataset("elastic_hidden", c.elastic.hidden);
 }
 
+// /tasks/<t>@num_classes and @class_names (and /tasks/<t>/route of a supernet).
+void write_tasks(h5::File& f, const NetSpec& c, bool routes) {
+    for (const auto& t : c.tasks) {
+        const std::string g = "/tasks/" + t.name;
+        h5::make_group(f, g);
+        h5::set_attr(f, g, "num_classes", int64_t(t.num_classes));
+        if (!t.class_names.empty()) h5::set_attr(f, g, "class_names", t.class_names);
+        if (routes) {
+            std::vector<int32_t> r(t.route.begin(), t.route.end());
+            h5::write_i32(f, g + "/route", r.data(), {hsize_t(r.size())}, 0);
+        }
+    }
+}
+
 // An optional 1-D int dataset of at most `max_len` entries in 1..hi (checked before and after
 // reading, so a hostile file cannot size an allocation or smuggle a value in).
 std::vector<int> read_ints(const h5::File& f, const std::string& d, int64_t max_len, int64_t hi) {
@@ -214,6 +228,12 @@ std::string kind_phrase(const std::string& kind) {
     return (vowel ? "an " : "a ") + kind + " checkpoint";
 }
 
+void write_vit_arch(h5::File& f, const ViTConfig& c) {
+    write_arch(f, c);
+    write_tasks(f, c, c.is_supernet());
+}
+ViTConfig read_vit_arch(const h5::File& f) { return read_arch(f); }
+
 ViTConfig read_architecture(const std::string& path) {
     h5::File f = h5::File::open_read(path);
     check_format(f);
@@ -335,15 +355,7 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Net
         else fail(path, std::string("internal error: no checkpoint format for a ") + m.family() + " network");
         for (const auto& t : m.layout)
             h5::write_f32(f, "/" + t.name, m.params.data() + t.offset, hshape(t.shape), zstd_level);
-        for (const auto& t : m.spec().tasks) {
-            const std::string g = "/tasks/" + t.name;
-            h5::set_attr(f, g, "num_classes", int64_t(t.num_classes));
-            if (!t.class_names.empty()) h5::set_attr(f, g, "class_names", t.class_names);
-            if (vit && vit->cfg.is_supernet()) {
-                std::vector<int32_t> r(t.route.begin(), t.route.end());
-                h5::write_i32(f, g + "/route", r.data(), {hsize_t(r.size())}, 0);
-            }
-        }
+        write_tasks(f, m.spec(), vit && vit->cfg.is_supernet());
         for (const auto& [name, src] : prov.sources) h5::set_attr(f, "/" + name, "source", src);
         if (state) {
             const std::string g = "/train_state";

@@ -11,6 +11,8 @@
 
 namespace ufo {
 
+namespace h5 { class File; }
+
 struct Provenance {
     std::string tool, command;
     std::string parent;              // checkpoint this one was made from ("" = none)
@@ -56,5 +58,10 @@ ViTConfig read_architecture(const std::string& path);
 // Atomic: temp file + rename. zstd_level 0 writes uncompressed.
 void save_checkpoint(const std::string& path, const std::string& kind, const Network& m,
                      const Provenance& prov, const TrainState* state, int zstd_level = 0);
+
+// A ViT's /arch group (and the root /@tasks) as a checkpoint stores it, for other files that
+// describe a model's architecture (ufo-search's predictor files). The reader validates.
+void write_vit_arch(h5::File& f, const ViTConfig& c);
+ViTConfig read_vit_arch(const h5::File& f);
 
 }  // namespace ufo

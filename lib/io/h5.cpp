@@ -271,7 +271,7 @@ struct Spec {
     hid_t file() const;
 };
 hid_t Spec::mem() const {
-    if (cls == H5T_FLOAT) return H5T_NATIVE_FLOAT;
+    if (cls == H5T_FLOAT) return size == 8 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
     switch (size) {
         case 1: return is_signed ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8;
         case 4: return is_signed ? H5T_NATIVE_INT32 : H5T_NATIVE_UINT32;
@@ -279,7 +279,7 @@ hid_t Spec::mem() const {
     }
 }
 hid_t Spec::file() const {
-    if (cls == H5T_FLOAT) return H5T_IEEE_F32LE;
+    if (cls == H5T_FLOAT) return size == 8 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
     switch (size) {
         case 1: return is_signed ? H5T_STD_I8LE : H5T_STD_U8LE;
         case 4: return is_signed ? H5T_STD_I32LE : H5T_STD_U32LE;
@@ -287,6 +287,7 @@ hid_t Spec::file() const {
     }
 }
 const Spec kF32{"float32", H5T_FLOAT, 4, true};
+const Spec kF64{"float64", H5T_FLOAT, 8, true};
 const Spec kI32{"int32", H5T_INTEGER, 4, true};
 const Spec kU8{"uint8", H5T_INTEGER, 1, false};
 const Spec kI64{"int64", H5T_INTEGER, 8, true};
@@ -451,13 +452,24 @@ std::string type_name(const File& f, const std::string& dset) {
     return type_name_of(t.get());
 }
 
+void make_group(File& f, const std::string& group) {
+    quiet();
+    if (exists(f, group)) return;
+    Handle lcpl = plist(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl.get(), 1);
+    Handle g(H5Gcreate2(f.id(), group.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) fail(f.path(), "cannot create group " + group);
+}
+
 void write_f32(File& f, const std::string& d, const float* p, const std::vector<hsize_t>& s, int z) { write_any(f, d, p, s, z, kF32); }
+void write_f64(File& f, const std::string& d, const double* p, const std::vector<hsize_t>& s, int z) { write_any(f, d, p, s, z, kF64); }
 void write_i32(File& f, const std::string& d, const int32_t* p, const std::vector<hsize_t>& s, int z) { write_any(f, d, p, s, z, kI32); }
 void write_u8(File& f, const std::string& d, const uint8_t* p, const std::vector<hsize_t>& s, int z) { write_any(f, d, p, s, z, kU8); }
 void write_i64(File& f, const std::string& d, const int64_t* p, const std::vector<hsize_t>& s, int z) { write_any(f, d, p, s, z, kI64); }
 void write_u64(File& f, const std::string& d, const uint64_t* p, const std::vector<hsize_t>& s, int z) { write_any(f, d, p, s, z, kU64); }
 
 void read_f32(const File& f, const std::string& d, float* o, const std::vector<hsize_t>& s) { read_any(f, d, o, s, kF32); }
+void read_f64(const File& f, const std::string& d, double* o, const std::vector<hsize_t>& s) { read_any(f, d, o, s, kF64); }
 void read_i32(const File& f, const std::string& d, int32_t* o, const std::vector<hsize_t>& s) { read_any(f, d, o, s, kI32); }
 void read_u8(const File& f, const std::string& d, uint8_t* o, const std::vector<hsize_t>& s) { read_any(f, d, o, s, kU8); }
 void read_i64(const File& f, const std::string& d, int64_t* o, const std::vector<hsize_t>& s) { read_any(f, d, o, s, kI64); }

@@ -68,9 +68,13 @@ void check_stored(const File&, const std::string& dset);
 // "float32", "int32", "uint8", "uint64", "string", ... of a stored dataset.
 std::string type_name(const File&, const std::string& dset);
 
+// Creates a group (and its parents) unless it exists.
+void make_group(File&, const std::string& group);
+
 // Writers create intermediate groups and replace an existing dataset of the same name.
 // zstd_level 0 stores uncompressed; 1..22 uses filter 32015 with cd_values = {level}.
 void write_f32(File&, const std::string& dset, const float* data, const std::vector<hsize_t>& shape, int zstd_level);
+void write_f64(File&, const std::string& dset, const double* data, const std::vector<hsize_t>& shape, int zstd_level);
 void write_i32(File&, const std::string& dset, const int32_t* data, const std::vector<hsize_t>& shape, int zstd_level);
 void write_u8 (File&, const std::string& dset, const uint8_t* data, const std::vector<hsize_t>& shape, int zstd_level);
 void write_i64(File&, const std::string& dset, const int64_t* data, const std::vector<hsize_t>& shape, int zstd_level);
@@ -79,6 +83,7 @@ void write_u64(File&, const std::string& dset, const uint64_t* data, const std::
 // Readers check the stored type and, when expected_shape is non-empty, the shape.
 // With an empty expected_shape the caller must size out from shape() first.
 void read_f32(const File&, const std::string& dset, float* out, const std::vector<hsize_t>& expected_shape);
+void read_f64(const File&, const std::string& dset, double* out, const std::vector<hsize_t>& expected_shape);
 void read_i32(const File&, const std::string& dset, int32_t* out, const std::vector<hsize_t>& expected_shape);
 void read_u8 (const File&, const std::string& dset, uint8_t* out, const std::vector<hsize_t>& expected_shape);
 void read_i64(const File&, const std::string& dset, int64_t* out, const std::vector<hsize_t>& expected_shape);

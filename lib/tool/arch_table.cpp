@@ -10,10 +10,19 @@
 #include "train/data_parallel.h"
 #include "train/infer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
 namespace ufo {
+
+namespace {
+double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+}  // namespace
 
 std::vector<Active> sample_archs(const ViTConfig& cfg, int n, uint64_t seed) {
     if (!cfg.is_elastic()) fail("", "sampling needs an elastic model (ufo-train --elastic)");
@@ -61,29 +70,47 @@ void arch_table(const ViT& model, const std::vector<Active>& archs, const ArchTa
             fail(o.eval_path, "has " + std::to_string(o.eval->num_classes()) + " classes, the model " + std::to_string(K));
         eval_dp = std::make_unique<DataParallel>(model, std::min<int>(o.batch, int(std::max<int64_t>(1, o.eval->n))), false);
     }
-    cli::Progress progress("sub-networks", long(archs.size()), "net");
-    for (size_t i = 0; i < archs.size(); ++i) {
+    // Latency and throughput are measured in rounds over the whole list, each figure the median
+    // of its rounds' medians: a change of machine load during the run then shifts every row of
+    // a round alike instead of the rows measured after it. With one round, rows stream out as
+    // they are measured.
+    const size_t n = archs.size();
+    const int rounds = std::max(1, o.rounds);
+    std::vector<std::vector<double>> lat(n), thr(n);
+    std::vector<std::vector<std::string>> evals(n);
+    cli::Progress progress("sub-networks", long(n) * rounds, "net");
+    auto row_of = [&](size_t i) {
         const Active& a = archs[i];
-        const auto lat = bench::stats(bench::time_reps([&] { one.forward(model, images.data(), 1, a); }, o.warmup, o.reps));
-        const auto thr = bench::stats(
-            bench::time_reps([&] { many.forward(model, images.data(), o.batch, a); }, o.warmup, std::max(2, o.reps / 5)));
+        const double l = median_of(lat[i]), t = median_of(thr[i]);
         std::vector<std::string> row{std::to_string(i),
                                      format_arch(a),
                                      std::to_string(a.depth),
                                      std::to_string(model.num_active_params(a)),
                                      fixed_text(model.forward_flops(a) * 1e-6, 4),
                                      std::to_string(o.threads),
-                                     fixed_text(lat.median, 4),
+                                     fixed_text(l, 4),
                                      std::to_string(o.batch),
-                                     fixed_text(thr.median > 0 ? o.batch / (thr.median * 1e-3) : 0.0, 1)};
-        if (o.eval) {
-            const EvalResult e = evaluate(model, *eval_dp, *o.eval, a);
-            row.push_back(fixed_text(e.accuracy, 6));
-            row.push_back(fixed_text(e.loss, 6));
+                                     fixed_text(t > 0 ? o.batch / (t * 1e-3) : 0.0, 1)};
+        row.insert(row.end(), evals[i].begin(), evals[i].end());
+        return row;
+    };
+    for (int r = 0; r < rounds; ++r)
+        for (size_t i = 0; i < n; ++i) {
+            const Active& a = archs[i];
+            lat[i].push_back(
+                bench::stats(bench::time_reps([&] { one.forward(model, images.data(), 1, a); }, o.warmup, o.reps)).median);
+            thr[i].push_back(bench::stats(bench::time_reps([&] { many.forward(model, images.data(), o.batch, a); },
+                                                           o.warmup, std::max(2, o.reps / 5)))
+                                 .median);
+            if (o.eval && r == 0) {
+                const EvalResult e = evaluate(model, *eval_dp, *o.eval, a);
+                evals[i] = {fixed_text(e.accuracy, 6), fixed_text(e.loss, 6)};
+            }
+            progress.update(long(r * n + i + 1));
+            if (rounds == 1) out.add(row_of(i));
         }
-        progress.update(long(i + 1));
-        out.add(row);
-    }
+    if (rounds > 1)
+        for (size_t i = 0; i < n; ++i) out.add(row_of(i));
     progress.finish();
 }
 

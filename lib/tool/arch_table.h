@@ -22,6 +22,7 @@ struct ArchTableOptions {
     int threads = 1;
     int reps = 20;            // batch-1 latency repetitions; throughput takes max(2, reps / 5)
     int warmup = 1;
+    int rounds = 1;           // passes over the list; latency and throughput: median of rounds
     const Dataset* eval = nullptr;   // labelled split for accuracy (optional)
     std::string eval_path;           // its name, for messages
     uint64_t seed = 0;        // random input images

@@ -63,15 +63,22 @@ std::vector<std::string> read_specs(const std::string& path, size_t max_lines) {
     if (!f) fail(path, std::string("cannot open: ") + std::strerror(errno));
     std::vector<std::string> out;
     std::string line;
-    bool too_long = false, binary = false;
+    bool too_long = false, binary = false, first_line = true, short_row = false;
+    int arch_col = -1;   // a table whose header names an "arch" column: its cells are the specs
     auto take = [&] {
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
         const size_t first = line.find_first_not_of(" \t");
         if (first != std::string::npos && line[first] != '#') {
-            std::string spec = line.substr(first);
-            const size_t tab = spec.find('\t');
-            if (tab != std::string::npos) spec.resize(tab);
-            out.push_back(spec);
+            const std::vector<std::string> cells = split(line.substr(first), '\t');
+            if (first_line && cells.size() > 1) {
+                for (size_t c = 0; c < cells.size(); ++c)
+                    if (cells[c] == "arch") arch_col = int(c);
+            }
+            if (!(first_line && arch_col >= 0)) {
+                if (arch_col >= 0 && size_t(arch_col) >= cells.size()) short_row = true;
+                else out.push_back(arch_col >= 0 ? cells[size_t(arch_col)] : cells[0]);
+            }
+            first_line = false;
         }
         line.clear();
     };
@@ -88,6 +95,7 @@ std::vector<std::string> read_specs(const std::string& path, size_t max_lines) {
     if (binary) fail(where, "is not text (a NUL byte); expected one sub-architecture spec per line");
     if (too_long) fail(where, "a line is longer than 65536 bytes; expected one sub-architecture spec per line");
     if (!line.empty()) take();
+    if (short_row) fail(where, "a row has no cell in the table's arch column");
     if (out.size() > max_lines) fail(where, "holds more than " + std::to_string(max_lines) + " specs");
     if (out.empty()) fail(where, "holds no sub-architecture spec (expected lines such as depth=4 heads=2 mlp=96)");
     return out;
