@@ -3,11 +3,12 @@
 #   fetch (Debian packages) -> import -> multi-task train (one Task-MoE supernet on
 #   Fashion-MNIST + digits) -> route (table, sharing, heatmap PNG) -> extract each task's
 #   sub-network -> infer -> bench; then One-for-All on the fashion sub-network: elastic
-#   training -> sampling table (latency, FLOPs, accuracy) -> pick the most accurate sub-network
-#   within half the largest's latency -> extract it; summary tables at the end.
+#   training -> sampling table (latency, FLOPs, accuracy on a validation split) -> GP-NAS
+#   predictor (ufo-search eval, fit) -> the most accurate sub-network within half the largest's
+#   latency (ufo-search select) -> extract it -> infer, bench; summary tables at the end.
 # Outputs go to demo-out/ (UFO_DEMO_OUT overrides).
-# Knobs: DEMO_STEPS (default 900), DEMO_ELASTIC_STEPS (default 300), DEMO_SAMPLES (default 8),
-# DEMO_THREADS (default: all cores).
+# Knobs: DEMO_STEPS (default 900), DEMO_ELASTIC_STEPS (default 300), DEMO_SAMPLES (default 22),
+# DEMO_THREADS (default: all cores). The long version is examples/one-for-all.sh.
 # The accuracy recipes are examples/fashion-mnist.sh, examples/digits.sh and
 # examples/all-in-one.sh (single-task baselines against the supernet).
 set -euo pipefail
@@ -18,7 +19,7 @@ DATA=${UFO_DATA_DIR:-$ROOT/data}
 T=${DEMO_THREADS:-$(nproc)}
 STEPS=${DEMO_STEPS:-900}
 ELASTIC_STEPS=${DEMO_ELASTIC_STEPS:-300}
-SAMPLES=${DEMO_SAMPLES:-8}
+SAMPLES=${DEMO_SAMPLES:-22}
 mkdir -p "$OUT"
 say() { printf '\n== %s\n' "$*" >&2; }
 start=$(date +%s)
@@ -30,10 +31,14 @@ for f in fashion-train fashion-test digits-train digits-test; do
     python3 -c 'import json,sys; d=json.load(sys.stdin); print("  ", d["file"], d["count"], "images", d["shape"], d["num_classes"], "classes", file=sys.stderr)'
 done
 
+# 5000 training images held out: the One-for-All stage chooses on them, the test split reports.
+"$BIN/ufo-data" split "$DATA/fashion-train.h5" --count 55000,5000 --seed 1 \
+    -o "$OUT/fashion-train.h5" -o "$OUT/fashion-val.h5" >/dev/null
+
 say "multi-task train: one supernet on fashion (batch 128) + digits (batch 64), $STEPS steps, $T threads"
 say "  routes are learned with Gumbel-softmax until step $(( STEPS * 6 / 10 )), then frozen"
 t0=$(date +%s)
-"$BIN/ufo-train" --task "fashion=$DATA/fashion-train.h5,$DATA/fashion-test.h5" \
+"$BIN/ufo-train" --task "fashion=$OUT/fashion-train.h5,$DATA/fashion-test.h5" \
     --task "digits=$DATA/digits-train.h5,$DATA/digits-test.h5" --task-batch fashion=128,digits=64 \
     --preset small --steps "$STEPS" --lr 2e-3 --router-lr 0.01 --route-freeze-at $(( STEPS * 6 / 10 )) \
     --crop-pad 2 --seed 1 -t "$T" --log-every 150 -o "$OUT/supernet.h5" | tee "$OUT/supernet-train.tsv" >&2
@@ -69,19 +74,25 @@ for name in fashion digits; do
 done
 
 say "One-for-All: elastic training of the fashion sub-network, $ELASTIC_STEPS steps (largest, smallest, 2 random per step)"
-"$BIN/ufo-train" "$DATA/fashion-train.h5" --init "$OUT/fashion.h5" --elastic --elastic-depth 4,5,6 \
+"$BIN/ufo-train" "$OUT/fashion-train.h5" --init "$OUT/fashion.h5" --elastic --elastic-depth 4,5,6 \
     --elastic-heads 1,2,3 --elastic-mlp-ratio 1,1.5,2 --steps "$ELASTIC_STEPS" --lr 5e-4 --crop-pad 2 --seed 1 \
     -t "$T" --log-every "$ELASTIC_STEPS" -o "$OUT/elastic.h5" > "$OUT/elastic-train.tsv"
-say "sampling table: the largest, the smallest and $SAMPLES random sub-networks, timed here, accuracy on the test split"
-"$BIN/ufo-bench" -m "$OUT/elastic.h5" --sample "$SAMPLES" --seed 1 --eval "$DATA/fashion-test.h5" -b 64 -t "$T" \
-    > "$OUT/elastic-table.tsv"
-say "pick the most accurate sub-network within half the largest's latency, and cut it out"
-awk -F'\t' 'NR == 2 { budget = $7 / 2 } NR > 1 && $7 <= budget && $10 > best { best = $10; spec = $2 } END { print spec }' \
-    "$OUT/elastic-table.tsv" > "$OUT/elastic-pick.txt"
-[ -s "$OUT/elastic-pick.txt" ] || awk -F'\t' 'NR == 3 { print $2 }' "$OUT/elastic-table.tsv" > "$OUT/elastic-pick.txt"
-"$BIN/ufo-extract" "$OUT/elastic.h5" --arch - -o "$OUT/fashion-chip.h5" --json < "$OUT/elastic-pick.txt" \
-    > "$OUT/fashion-chip-extract.json"
+say "sampling table: the largest, the smallest and $SAMPLES random sub-networks, timed here (2 rounds), accuracy on the validation split"
+"$BIN/ufo-bench" -m "$OUT/elastic.h5" --sample "$SAMPLES" --seed 1 --eval "$OUT/fashion-val.h5" -b 64 -t "$T" \
+    --rounds 2 > "$OUT/elastic-table.tsv"
+say "ufo-search: k-fold check of the GP-NAS predictor, fit, and the most accurate sub-network within half the largest's latency"
+"$BIN/ufo-search" eval "$OUT/elastic-table.tsv" -m "$OUT/elastic.h5" --folds 5 > "$OUT/search-eval.tsv"
+"$BIN/ufo-search" fit "$OUT/elastic-table.tsv" -m "$OUT/elastic.h5" -o "$OUT/predictor.h5" > "$OUT/search-fit.tsv"
+budget=$(awk -F'\t' 'NR == 2 { printf "%.4f", $7 / 2 }' "$OUT/elastic-table.tsv")
+"$BIN/ufo-search" select "$OUT/predictor.h5" --budget "latency=${budget}ms" --json > "$OUT/search-select.json"
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["arch"])' "$OUT/search-select.json" |
+    "$BIN/ufo-extract" "$OUT/elastic.h5" --arch - -o "$OUT/fashion-chip.h5" --json > "$OUT/fashion-chip-extract.json"
 "$BIN/ufo-infer" -m "$OUT/fashion-chip.h5" "$DATA/fashion-test.h5" -t "$T" --summary-only --json > "$OUT/fashion-chip-summary.json"
+"$BIN/ufo-infer" -m "$OUT/fashion-chip.h5" "$OUT/fashion-val.h5" -t "$T" --summary-only --json > "$OUT/fashion-chip-val.json"
+: > "$OUT/fashion-chip-bench.jsonl"
+for round in 1 2 3; do
+  "$BIN/ufo-bench" -m "$OUT/fashion-chip.h5" -b 1 -t "$T" --reps 100 --warmup 10 -o jsonl >> "$OUT/fashion-chip-bench.jsonl"
+done
 
 say "summary ($(( $(date +%s) - start )) s in all; supernet training $(cat "$OUT/supernet-train.seconds") s)"
 python3 - "$OUT" <<'PY'
@@ -108,19 +119,31 @@ for name in ("fashion", "digits"):
     print(f"| {name} | {r} | {ex['subnet_params']:,} | {ex['supernet_params']:,} | {s['accuracy'] * 100:.2f} | {same} | "
           f"{b1:.2f} / {sb1:.2f} | {b256['img_per_s']:.0f} |")
 print()
-print("One-for-All on fashion (one elastic model; every row a sub-network of it, timed on this machine):")
+def tsv(path):
+    with open(path) as f:
+        head = next(f).rstrip("\n").split("\t")
+        return [dict(zip(head, l.rstrip("\n").split("\t"))) for l in f if l.strip()]
+rows = tsv(f"{out}/elastic-table.tsv")
+lat = sorted(float(r["latency_ms"]) for r in rows)
+acc = sorted(float(r["accuracy"]) for r in rows)
+print("One-for-All on fashion: one elastic model, %d of its sub-networks measured here (latency b1 %.3f to %.3f ms, "
+      "validation accuracy %.2f to %.2f %%); GP-NAS predictor, 5-fold cross-validation:" %
+      (len(rows), lat[0], lat[-1], acc[0] * 100, acc[-1] * 100))
 print()
-print("| sub-network | params | MFLOPs | latency b1 ms | b64 img/s | test acc % |")
-print("|---|---:|---:|---:|---:|---:|")
-with open(f"{out}/elastic-table.tsv") as f:
-    head = next(f).rstrip("\n").split("\t")
-    rows = [dict(zip(head, l.rstrip("\n").split("\t"))) for l in f]
-for r in sorted(rows, key=lambda r: float(r["latency_ms"])):
-    print(f"| {r['arch']} | {int(r['params']):,} | {float(r['mflops']):.1f} | {float(r['latency_ms']):.3f} | "
-          f"{float(r['img_per_s']):.0f} | {float(r['accuracy']) * 100:.2f} |")
+print("| target | model | Kendall tau | Spearman rho | RMSE |")
+print("|---|---|---:|---:|---:|")
+for r in tsv(f"{out}/search-eval.tsv"):
+    print(f"| {r['target']} | {r['model']} | {r['kendall_tau']} | {r['spearman_rho']} | {r['rmse']} |")
+sel = json.load(open(f"{out}/search-select.json"))
 chip = json.load(open(f"{out}/fashion-chip-extract.json"))
-cs = json.load(open(f"{out}/fashion-chip-summary.json"))["summary"]
+test = json.load(open(f"{out}/fashion-chip-summary.json"))["summary"]
+val = json.load(open(f"{out}/fashion-chip-val.json"))["summary"]
+b1 = statistics.median(json.loads(l)["median_ms"] for l in open(f"{out}/fashion-chip-bench.jsonl"))
+budget = sel["budget"]["latency_ms"]
 print()
-print(f"Picked (most accurate within half the largest's latency) and extracted: {chip['arch']}: "
-      f"{chip['subnet_params']:,} params, test acc {cs['accuracy'] * 100:.2f} %")
+print("| latency budget ms | chosen sub-network (ufo-search select, then ufo-extract) | params | val acc % predicted / measured | "
+      "test acc % | latency b1 ms predicted / measured | budget held |")
+print("|---:|---|---:|---:|---:|---:|:---:|")
+print(f"| {budget:.3f} | {sel['arch']} | {chip['subnet_params']:,} | {sel['accuracy'] * 100:.2f} / {val['accuracy'] * 100:.2f} | "
+      f"{test['accuracy'] * 100:.2f} | {sel['latency_ms']:.3f} / {b1:.3f} | {'yes' if b1 <= budget else 'no'} |")
 PY

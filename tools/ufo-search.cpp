@@ -32,6 +32,7 @@ const char* kUsage =
     "       ufo-search eval TABLE -m ELASTIC.h5 [--folds 5] [--rows N] [--target ...]\n"
     "       ufo-search select PRED.h5 --budget latency=1.2ms [--budget params=300k] [--objective accuracy]\n"
     "       ufo-search pareto PRED.h5 [--x latency_ms|params|mflops] [--plot front.png]\n"
+    "       ufo-search predict PRED.h5 --archs FILE|-\n"
     "GP-NAS on the sub-networks of an elastic model. TABLE is a sampling table (ufo-bench -m ELASTIC.h5\n"
     "--sample N --eval VAL.h5: TSV or JSON Lines, '-' for stdin) with an arch column of specs.\n"
     "  fit     one predictor per target column (a least-squares linear mean plus a Gaussian process\n"
@@ -41,6 +42,7 @@ const char* kUsage =
     "  select  the sub-network with the best predicted objective within the budgets: its spec on\n"
     "          stdout (pipe it into ufo-extract ELASTIC.h5 --arch -), its figures on stderr\n"
     "  pareto  the predicted Pareto front of the objective against a cost, as a table\n"
+    "  predict the figures of listed sub-networks (specs, or a table's arch column)\n"
     "'ufo-search COMMAND --help' lists the options of one command.";
 
 // ---------------------------------------------------------------------------- shared options
@@ -81,13 +83,20 @@ void add_model_options(po::options_description& o) {
         ("model,m", po::value<std::string>(), "the elastic checkpoint the table measures (its search space)")
         ("target", po::value<std::string>(), "columns to predict, comma-separated (default: accuracy,latency_ms)")
         ("linear", po::bool_switch(), "fit the plain linear model only (no Gaussian process)")
-        ("length-scale", po::value<double>(), "fixed kernel length scale l instead of marginal likelihood")
+        ("criterion", po::value<std::string>()->default_value("marginal"),
+         "how l and the noise are fitted: marginal (likelihood) or loo (leave-one-out predictive likelihood)")
+        ("length-scale", po::value<double>(), "fixed kernel length scale l instead of fitting it")
         ("noise", po::value<double>(), "fixed noise (fraction of the signal variance); with --length-scale");
 }
 
 GPNASOptions gpnas_options(const po::variables_map& vm) {
     GPNASOptions o;
     o.gp = !vm["linear"].as<bool>();
+    const std::string c = vm["criterion"].as<std::string>();
+    if (c != "marginal" && c != "loo") throw po::error("option --criterion: '" + c + "' is not marginal or loo");
+    o.criterion = c == "loo" ? HyperCriterion::loo : HyperCriterion::marginal;
+    if (!vm["criterion"].defaulted() && vm.count("length-scale"))
+        throw po::error("--criterion fits l and the noise, which --length-scale and --noise fix");
     const bool l = vm.count("length-scale"), g = vm.count("noise");
     if (l != g) throw po::error("give --length-scale and --noise together (or neither, to fit them)");
     if (l) {
@@ -195,13 +204,14 @@ int cmd_fit(int argc, char** argv, const std::string& command) {
     save_predictor(out, p);
 
     TablePrinter tp(std::cout, fmt,
-                    {{"target", false}, {"model", false}, {"rows", true}, {"length_scale", true}, {"noise", true},
-                     {"log_marginal_likelihood", true}, {"fit_rmse", true}});
+                    {{"target", false}, {"model", false}, {"rows", true}, {"fitted_by", false}, {"length_scale", true},
+                     {"noise", true}, {"log_marginal_likelihood", true}, {"fit_rmse", true}});
     for (const auto& t : p.targets) {
         std::vector<double> fitted;
         for (int i = 0; i < p.n(); ++i) fitted.push_back(t.model.predict(p.X.data() + size_t(i) * p.d()));
         const GPNASModel& m = t.model;
-        tp.add({t.name, m.has_gp ? "gp-nas" : "linear", std::to_string(p.n()), m.has_gp ? sig(m.gp.hyper.length) : "",
+        tp.add({t.name, m.has_gp ? "gp-nas" : "linear", std::to_string(p.n()), m.fitted_by,
+                m.has_gp ? sig(m.gp.hyper.length) : "",
                 m.has_gp ? sig(m.gp.hyper.noise) : "", m.has_gp ? num(m.log_ml, 3) : "", sig(rmse(fitted, t.y))});
     }
     tp.finish();
@@ -511,10 +521,40 @@ int cmd_pareto(int argc, char** argv) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------- predict
+
+int cmd_predict(int argc, char** argv) {
+    po::options_description opts("ufo-search predict options");
+    opts.add_options()("archs", po::value<std::string>(), "specs to predict, one per line, or a sampling table; '-' = stdin");
+    add_format_options(opts, "tsv");
+    po::variables_map vm;
+    if (!parse_sub(argc, argv, opts,
+                   "usage: ufo-search predict PRED.h5 --archs FILE|- [--format tsv|csv|md|json|jsonl | --json]\n"
+                   "Predicts the listed sub-networks: one row each with its exact size and FLOPs and every\n"
+                   "target's prediction and standard deviation. FILE holds one spec per line, or is a table\n"
+                   "with an arch column (a sampling table: compare predictions with its measurements).",
+                   vm, "predictor"))
+        return 0;
+    const std::string path = input_of(vm, "predictor", "a predictor file (from ufo-search fit)");
+    if (!vm.count("archs")) throw po::error("--archs FILE|- is required");
+    const std::string archs_path = vm["archs"].as<std::string>();
+    const TableFormat fmt = format_of(vm);
+    const Predictor p = load_predictor(path);
+    const FigureTable fig(p);
+    const std::string where = archs_path == "-" ? "<stdin>" : archs_path;
+    std::vector<Active> archs;
+    for (const auto& spec : cli::read_specs(archs_path, size_t(1) << 20)) archs.push_back(parse_arch(spec, p.cfg, where));
+    TablePrinter tp(std::cout, fmt, figure_columns(p));
+    for (const auto& a : archs) tp.add(figure_cells(fig, a));
+    tp.finish();
+    flush_stdout();
+    return 0;
+}
+
 int main_body(int argc, char** argv) {
     const std::string command = cli::command_line(argc, argv);
     const std::string sub = argc > 1 ? argv[1] : "";
-    if (sub.empty()) throw po::error("a command is required (fit, eval, select or pareto)");
+    if (sub.empty()) throw po::error("a command is required (fit, eval, select, pareto or predict)");
     if (sub == "-h" || sub == "--help") {
         std::cout << kUsage << "\n";
         return 0;
@@ -524,7 +564,8 @@ int main_body(int argc, char** argv) {
     if (sub == "eval") return cmd_eval(argc - 1, argv + 1);
     if (sub == "select") return cmd_select(argc - 1, argv + 1);
     if (sub == "pareto") return cmd_pareto(argc - 1, argv + 1);
-    throw po::error("unknown command '" + sub + "' (fit, eval, select, pareto)");
+    if (sub == "predict") return cmd_predict(argc - 1, argv + 1);
+    throw po::error("unknown command '" + sub + "' (fit, eval, select, pareto, predict)");
 }
 
 }  // namespace

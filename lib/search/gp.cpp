@@ -31,6 +31,21 @@ std::vector<double> distances(const double* X, int n, int d) {
     return D;
 }
 
+// The median over points of the distance to the nearest other point at a positive distance
+// (repeated points are skipped); 0.01 when there is none.
+double median_nearest_distance(const std::vector<double>& D, int n) {
+    std::vector<double> nn;
+    for (int i = 0; i < n; ++i) {
+        double m = std::numeric_limits<double>::infinity();
+        for (int j = 0; j < n; ++j)
+            if (j != i && D[size_t(i) * n + j] > 0) m = std::min(m, D[size_t(i) * n + j]);
+        if (std::isfinite(m)) nn.push_back(m);
+    }
+    if (nn.empty()) return 0.01;
+    std::nth_element(nn.begin(), nn.begin() + ptrdiff_t(nn.size() / 2), nn.end());
+    return nn[nn.size() / 2];
+}
+
 // L [n, n] <- lower Cholesky factor of exp(−D/l) + g·I; false when not positive definite.
 bool kernel_cholesky(std::vector<double>& L, const std::vector<double>& D, int n, double length, double noise) {
     L.assign(size_t(n) * n, 0.0);
@@ -59,6 +74,24 @@ double profiled_log_likelihood(const std::vector<double>& L, int n, const double
     const double s = std::max(quad / n, 1e-12);
     if (signal) *signal = s;
     return -0.5 * n * std::log(s) - 0.5 * logdet - 0.5 * n * (1.0 + kLog2Pi);
+}
+
+// The leave-one-out predictive log-likelihood of r under N(0, s·K₁) (Rasmussen & Williams
+// §5.4.2): with alpha = K₁⁻¹ r, row i left out predicts r_i − alpha_i / [K₁⁻¹]_ii with variance
+// s / [K₁⁻¹]_ii. s is profiled out: s = Σ alpha_i² / [K₁⁻¹]_ii / n.
+double loo_log_likelihood(const std::vector<double>& L, int n, const double* r, double* signal) {
+    std::vector<double> a(static_cast<size_t>(n)), inv = L;
+    cholesky_solve(L, n, r, a.data());
+    if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', n, inv.data(), n) != 0) return -std::numeric_limits<double>::infinity();
+    double quad = 0, logdiag = 0;
+    for (int i = 0; i < n; ++i) {
+        const double kii = inv[size_t(i) * n + i];
+        quad += a[size_t(i)] * a[size_t(i)] / kii;
+        logdiag += std::log(kii);
+    }
+    const double s = std::max(quad / n, 1e-12);
+    if (signal) *signal = s;
+    return -0.5 * n * std::log(s) + 0.5 * logdiag - 0.5 * n * (1.0 + kLog2Pi);
 }
 
 }  // namespace
@@ -106,25 +139,36 @@ double gp_profiled_log_likelihood(const double* X, int n, int d, const double* r
     return profiled_log_likelihood(L, n, r, signal);
 }
 
-GPHyper gp_fit_hyper(const double* X, int n, int d, const double* r, double* log_ml) {
+double gp_loo_log_likelihood(const double* X, int n, int d, const double* r, double length, double noise,
+                             double* signal) {
     const std::vector<double> D = distances(X, n, d);
     std::vector<double> L;
-    // Search in log10 space. The bounds keep l within the range of feature distances (features
-    // lie in [0, 1], so distances in [0, sqrt(d)]) with a wide margin, and g from almost exact
-    // interpolation to a residual that is mostly noise.
-    const double lo_l = -2, hi_l = 2, lo_g = -6, hi_g = 1;
+    if (!kernel_cholesky(L, D, n, length, noise)) return -std::numeric_limits<double>::infinity();
+    return loo_log_likelihood(L, n, r, signal);
+}
+
+GPHyper gp_fit_hyper(const double* X, int n, int d, const double* r, HyperCriterion c, double* score) {
+    const std::vector<double> D = distances(X, n, d);
+    std::vector<double> L;
+    // Search in log10 space: l from the median distance of a point to its nearest other point
+    // up to 100, g from almost exact interpolation (1e-6) to a residual that is mostly noise (10).
+    // A length scale below the nearest-neighbour distance makes exp(−D/l) nearly the identity,
+    // which the likelihood cannot tell from noise (K₁ ≈ (1 + g)·I either way): on measured tables
+    // the maximum then often lies there, and such a GP predicts nothing away from its points.
+    const double lo_l = std::max(-2.0, std::log10(median_nearest_distance(D, n))), hi_l = 2, lo_g = -6, hi_g = 1;
     double best = -std::numeric_limits<double>::infinity(), best_l = 0, best_g = -3, best_s = 1;
     auto try_point = [&](double ll, double lg) {
         ll = std::clamp(ll, lo_l, hi_l);
         lg = std::clamp(lg, lo_g, hi_g);
         if (!kernel_cholesky(L, D, n, std::pow(10.0, ll), std::pow(10.0, lg))) return;
         double s = 1;
-        const double v = profiled_log_likelihood(L, n, r, &s);
+        const double v = c == HyperCriterion::marginal ? profiled_log_likelihood(L, n, r, &s)
+                                                       : loo_log_likelihood(L, n, r, &s);
         // Ties keep the first point, so the result does not depend on floating-point noise
         // between equally good points more than it must.
         if (v > best) { best = v; best_l = ll; best_g = lg; best_s = s; }
     };
-    for (double ll = lo_l; ll <= hi_l + 1e-9; ll += 0.2)
+    for (double ll = lo_l; ll <= hi_l + 0.2 - 1e-9; ll += 0.2)
         for (double lg = lo_g; lg <= hi_g + 1e-9; lg += 0.5) try_point(ll, lg);
     for (double step_l : {0.05, 0.0125}) {
         const double step_g = step_l * 2.5, cl = best_l, cg = best_g;
@@ -132,7 +176,7 @@ GPHyper gp_fit_hyper(const double* X, int n, int d, const double* r, double* log
             for (int j = -4; j <= 4; ++j) try_point(cl + i * step_l, cg + j * step_g);
     }
     if (!std::isfinite(best)) fail("", "no length scale and noise make the kernel matrix positive definite");
-    if (log_ml) *log_ml = best;
+    if (score) *score = best;
     return GPHyper{std::pow(10.0, best_l), std::pow(10.0, best_g), best_s};
 }
 
@@ -186,8 +230,10 @@ GPNASModel gpnas_fit(const double* X, int n, int d, const double* y, const GPNAS
         r[size_t(i)] = z[size_t(i)] - f;
     }
     GPHyper h = o.fixed;
+    m.fitted_by = !o.fit_hyper ? "fixed" : o.criterion == HyperCriterion::loo ? "loo" : "marginal";
     if (o.fit_hyper) {
-        h = gp_fit_hyper(X, n, d, r.data(), &m.log_ml);
+        h = gp_fit_hyper(X, n, d, r.data(), o.criterion);
+        m.log_ml = gp_profiled_log_likelihood(X, n, d, r.data(), h.length, h.noise, nullptr);
     } else {
         double s = 1;
         m.log_ml = gp_profiled_log_likelihood(X, n, d, r.data(), h.length, h.noise, &s);

@@ -9,6 +9,7 @@
 // Shapes: X is [n, d] row-major (one architecture per row), y is [n].
 #pragma once
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace ufo {
@@ -42,9 +43,20 @@ GaussianProcess gp_fit(const double* X, int n, int d, const double* r, const GPH
 double gp_profiled_log_likelihood(const double* X, int n, int d, const double* r, double length, double noise,
                                   double* signal);
 
-// Type-II maximum likelihood over l ∈ [0.01, 100] and g ∈ [1e-6, 10] (log scale): a coarse grid,
-// then two finer grids around the best point. Deterministic. *log_ml receives the maximum.
-GPHyper gp_fit_hyper(const double* X, int n, int d, const double* r, double* log_ml = nullptr);
+// The leave-one-out predictive log-likelihood at (l, g), s profiled out (which *signal receives).
+double gp_loo_log_likelihood(const double* X, int n, int d, const double* r, double length, double noise,
+                             double* signal);
+
+// How the hyperparameters are chosen: the marginal likelihood of the measured residuals, or
+// the leave-one-out predictive likelihood (each point predicted from all the others; closed
+// form from K₁⁻¹), which rewards prediction away from the points rather than fit at them.
+enum class HyperCriterion { marginal, loo };
+
+// The best l ∈ [0.01, 100] and g ∈ [1e-6, 10] (log scale) by the criterion, with s profiled out:
+// a coarse grid, then two finer grids around the best point. Deterministic. *score receives the
+// maximised criterion.
+GPHyper gp_fit_hyper(const double* X, int n, int d, const double* r,
+                     HyperCriterion c = HyperCriterion::marginal, double* score = nullptr);
 
 // Least squares with an intercept: w [d+1] (intercept last) minimising ‖[X 1]w − y‖ with the
 // minimum norm when the columns are dependent (LAPACK dgelsd).
@@ -53,6 +65,7 @@ std::vector<double> least_squares(const double* X, int n, int d, const double* y
 struct GPNASOptions {
     bool gp = true;               // false: the plain linear model
     bool fit_hyper = true;        // false: use `fixed`
+    HyperCriterion criterion = HyperCriterion::marginal;
     GPHyper fixed{12.0, 1e-7, 1.0};   // PaddleSlim's kernel length and λ (used when !fit_hyper)
 };
 
@@ -65,6 +78,7 @@ struct GPNASModel {
     bool has_gp = false;
     GaussianProcess gp;
     double log_ml = 0;            // marginal log-likelihood of the residual GP (0 without one)
+    std::string fitted_by;        // "marginal", "loo" or "fixed" (empty without a GP)
 
     // Prediction in the target's units; with sd, its posterior standard deviation (0 for the
     // linear model).

@@ -206,9 +206,15 @@ std::vector<double> MeasuredTable::numbers(const std::string& name) const {
 }
 
 MeasuredTable read_measured_table(const std::string& path) {
+    const std::string where = path == "-" ? "<stdin>" : path;
+    return parse_measured_table(read_all(path, where), where);
+}
+
+MeasuredTable parse_measured_table(const std::string& text, const std::string& where) {
     MeasuredTable t;
-    t.where = path == "-" ? "<stdin>" : path;
-    const std::string text = read_all(path, t.where);
+    t.where = where;
+    if (int64_t(text.size()) > kMaxTableBytes)
+        fail(t.where, "is larger than " + std::to_string(kMaxTableBytes >> 20) + " MiB; a measured table is expected");
     if (text.find('\0') != std::string::npos) fail(t.where, "is not text (a NUL byte); a measured table is expected");
     const size_t first = text.find_first_not_of(" \t\r\n");
     if (first == std::string::npos) fail(t.where, "is empty (expected a table from ufo-bench --sample)");
@@ -320,6 +326,7 @@ void save_predictor(const std::string& path, const Predictor& p) {
                 h5::set_attr(f, g, "noise", m.gp.hyper.noise);
                 h5::set_attr(f, g, "signal", m.gp.hyper.signal);
                 h5::set_attr(f, g, "log_marginal_likelihood", m.log_ml);
+                h5::set_attr(f, g, "fitted_by", m.fitted_by);
             }
         }
         f.close();
@@ -376,6 +383,7 @@ Predictor load_predictor(const std::string& path) {
             GPHyper h{positive_attr(f, g, "length_scale"), h5::get_double(f, g, "noise"), positive_attr(f, g, "signal")};
             if (!std::isfinite(h.noise) || h.noise < 0) fail(f.path(), g + "@noise is not a finite non-negative number");
             m.log_ml = h5::get_double(f, g, "log_marginal_likelihood");
+            m.fitted_by = h5::get_str(f, g, "fitted_by");
             // The factor is rebuilt from the points (one Cholesky); alpha is the stored one, so
             // a file predicts exactly what it says in every program that reads it.
             std::vector<double> zero(size_t(n), 0.0);

@@ -34,6 +34,8 @@ struct MeasuredTable {
 // Reads and checks a table ('-' = stdin): an empty table, a missing arch column, a row with
 // the wrong number of cells, too many rows are errors naming the file.
 MeasuredTable read_measured_table(const std::string& path);
+// The same from text in memory; `where` names it in errors.
+MeasuredTable parse_measured_table(const std::string& text, const std::string& where);
 
 // The sub-architectures of a table's arch column, parsed against the elastic model (errors name
 // the file and line).

@@ -22,7 +22,7 @@ setup_file() {
   run "$BIN/ufo-search" --help
   assert_success
   assert_output --partial "ufo-search fit TABLE"
-  for c in fit eval select pareto; do
+  for c in fit eval select pareto predict; do
     run "$BIN/ufo-search" "$c" --help
     assert_success
     assert_output --partial "usage: ufo-search $c"
@@ -37,9 +37,9 @@ setup_file() {
 @test "fit: a predictor file per target column, with the space and the training rows; one TSV row per target" {
   run --separate-stderr "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/p.h5"
   assert_success
-  [ "${lines[0]}" = "$(printf 'target\tmodel\trows\tlength_scale\tnoise\tlog_marginal_likelihood\tfit_rmse')" ]
-  [[ "${lines[1]}" == "accuracy	gp-nas	30	"* ]]
-  [[ "${lines[2]}" == "latency_ms	gp-nas	30	"* ]]
+  [ "${lines[0]}" = "$(printf 'target\tmodel\trows\tfitted_by\tlength_scale\tnoise\tlog_marginal_likelihood\tfit_rmse')" ]
+  [[ "${lines[1]}" == "accuracy	gp-nas	30	marginal	"* ]]
+  [[ "${lines[2]}" == "latency_ms	gp-nas	30	marginal	"* ]]
   [ "${#lines[@]}" -eq 3 ]
   [[ "$stderr" == *"wrote $TMP/p.h5 (30 sub-networks, 2 targets)"* ]]
   h5dump -a /format "$TMP/p.h5" | grep -q '"ufo-predictor"'
@@ -55,7 +55,12 @@ setup_file() {
   [[ "${lines[0]}" == '{"target":"img_per_s","model":"linear","rows":30,'* ]]
   run --separate-stderr "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/q.h5" --target accuracy --length-scale 2 --noise 0.01
   assert_success
-  [[ "${lines[1]}" == "accuracy	gp-nas	30	2	0.01	"* ]]
+  [[ "${lines[1]}" == "accuracy	gp-nas	30	fixed	2	0.01	"* ]]
+  run --separate-stderr "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/q.h5" --criterion loo
+  assert_success
+  [[ "${lines[1]}" == "accuracy	gp-nas	30	loo	"* ]]
+  run --separate-stderr "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/q.h5" --criterion best
+  [ "$status" -eq 2 ]
   run --separate-stderr "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/q.h5" --length-scale 2
   [ "$status" -eq 2 ]
   [[ "$stderr" == *"--length-scale and --noise together"* ]]
@@ -175,6 +180,36 @@ PY
   assert_success
   [[ "$stderr" == *"(evolution)"* ]]
   run --separate-stderr "$BIN/ufo-search" pareto "$D/pred.h5" --x accuracy
+  [ "$status" -eq 2 ]
+}
+
+@test "predict: one row per listed spec, from a file, stdin or a sampling table's arch column; the fitted rows come back" {
+  printf 'depth=2 heads=1 mlp=16\n# comment\n\ndepth=3\n' > "$TMP/specs.txt"
+  run --separate-stderr "$BIN/ufo-search" predict "$D/pred.h5" --archs "$TMP/specs.txt"
+  assert_success
+  [ "${lines[0]}" = "$(printf 'arch\tdepth\tparams\tmflops\taccuracy\taccuracy_sd\tlatency_ms\tlatency_ms_sd')" ]
+  [[ "${lines[1]}" == "depth=2 heads=1,1 mlp=16,16	2	"* ]]
+  [[ "${lines[2]}" == "depth=3 heads=2,2,2 mlp=32,32,32	3	"* ]]
+  [ "${#lines[@]}" -eq 3 ]
+  # On the rows it was fitted on, the predictor beats their mean (a fit, not a test).
+  "$BIN/ufo-search" predict "$D/pred.h5" --archs - --json < "$D/table.tsv" > "$TMP/p.jsonl"
+  [ "$(wc -l < "$TMP/p.jsonl")" -eq 30 ]
+  python3 - "$TMP/p.jsonl" "$D/table.tsv" <<'PY'
+import json, sys
+pred = [json.loads(l) for l in open(sys.argv[1])]
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])][1:]
+assert [p["arch"] for p in pred] == [r[1] for r in rows]
+assert all(int(p["params"]) == int(r[3]) for p, r in zip(pred, rows))
+y = [float(r[9]) for r in rows]
+mean = sum(y) / len(y)
+rmse = (sum((p["accuracy"] - v) ** 2 for p, v in zip(pred, y)) / len(y)) ** 0.5
+spread = (sum((v - mean) ** 2 for v in y) / len(y)) ** 0.5
+assert rmse < spread, (rmse, spread)
+PY
+  run --separate-stderr "$BIN/ufo-search" predict "$D/pred.h5" --archs <(echo "depth=9")
+  assert_failure
+  [[ "$stderr" == *"depth 9 is not in the elastic space"* ]]
+  run --separate-stderr "$BIN/ufo-search" predict "$D/pred.h5"
   [ "$status" -eq 2 ]
 }
 
