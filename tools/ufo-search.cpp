@@ -292,6 +292,8 @@ void add_search_options(po::options_description& o) {
     o.add_options()
         ("budget", po::value<std::vector<std::string>>()->composing(),
          "COLUMN=LIMIT, an upper limit (repeatable): latency=1.2ms, params=300k, mflops=40, any target")
+        ("margin-sd", po::value<double>()->default_value(0.0),
+         "a predicted figure meets a budget when its mean plus Z standard deviations does (default 0)")
         ("objective", po::value<std::string>()->default_value("accuracy"), "the figure to optimise")
         ("maximize", po::bool_switch(), "maximise the objective (the default for accuracy and img_per_s)")
         ("minimize", po::bool_switch(), "minimise the objective (the default for any other column)")
@@ -320,6 +322,8 @@ SearchOptions search_options(const po::variables_map& vm, const FigureTable& fig
             o.budgets.push_back(parse_budget(b));
             fig.require(o.budgets.back().column, "--budget");
         }
+    o.margin_sd = vm["margin-sd"].as<double>();
+    if (!(o.margin_sd >= 0 && o.margin_sd <= 100)) throw po::error("option --margin-sd must be within 0..100");
     o.method = vm["method"].as<std::string>();
     if (o.method != "auto" && o.method != "exhaustive" && o.method != "evolution")
         throw po::error("option --method: '" + o.method + "' is not auto, exhaustive or evolution");

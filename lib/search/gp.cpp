@@ -201,7 +201,10 @@ double GPNASModel::predict(const double* x, double* sd) const {
     double z = w[size_t(d)];
     for (int k = 0; k < d; ++k) z += w[size_t(k)] * x[k];
     double var = 0;
-    if (has_gp) z += gp.predict(x, sd ? &var : nullptr);
+    if (has_gp) {
+        z += gp.predict(x, sd ? &var : nullptr);
+        var += gp.hyper.signal * gp.hyper.noise;   // a measurement's spread, not only the mean's
+    }
     if (sd) *sd = y_scale * std::sqrt(var);
     return y_mean + y_scale * z;
 }

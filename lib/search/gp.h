@@ -80,8 +80,9 @@ struct GPNASModel {
     double log_ml = 0;            // marginal log-likelihood of the residual GP (0 without one)
     std::string fitted_by;        // "marginal", "loo" or "fixed" (empty without a GP)
 
-    // Prediction in the target's units; with sd, its posterior standard deviation (0 for the
-    // linear model).
+    // Prediction in the target's units; with sd, the predictive standard deviation of a
+    // measurement there: the GP's posterior variance plus its fitted noise (s·g). The linear
+    // mean's own uncertainty is not included; the linear model alone reports 0.
     double predict(const double* x, double* sd = nullptr) const;
 };
 

@@ -23,10 +23,14 @@ std::string join(const std::vector<std::string>& v) {
     return s;
 }
 
-// Within every budget; a NaN prediction meets none.
-bool within(const FigureTable& fig, const std::vector<Budget>& budgets, const Active& a) {
-    for (const auto& b : budgets)
-        if (!(fig.value(b.column, a) <= b.limit)) return false;
+// Within every budget: a predicted figure's mean plus margin_sd of its standard deviations
+// (exact figures have none). A NaN prediction meets none.
+bool within(const FigureTable& fig, const SearchOptions& o, const Active& a) {
+    for (const auto& b : o.budgets) {
+        double sd = 0;
+        const double v = fig.value(b.column, a, o.margin_sd > 0 ? &sd : nullptr);
+        if (!(v + o.margin_sd * sd <= b.limit)) return false;
+    }
     return true;
 }
 
@@ -127,7 +131,7 @@ SearchResult search_best(const FigureTable& fig, const SearchOptions& o) {
 #pragma omp parallel for num_threads(std::max(1, o.threads)) schedule(dynamic, 4096)
         for (int64_t i = 0; i < int64_t(count); ++i) {
             const Active a = arch_at(cfg, uint64_t(i));
-            if (!within(fig, o.budgets, a)) continue;
+            if (!within(fig, o, a)) continue;
             Best& b = best[size_t(omp_get_thread_num())];
             ++b.feasible;
             b.offer(score(fig, o, a), uint64_t(i));
@@ -150,7 +154,7 @@ SearchResult search_best(const FigureTable& fig, const SearchOptions& o) {
     r.method = "evolution";
     const EvolutionResult e = evolve(
         gene_choices(cfg), [&](const Genome& g) { return score(fig, o, genome_arch(cfg, g)); },
-        [&](const Genome& g) { return within(fig, o.budgets, genome_arch(cfg, g)); }, o.evolution);
+        [&](const Genome& g) { return within(fig, o, genome_arch(cfg, g)); }, o.evolution);
     r.evaluated = e.evaluated;
     if (e.found) {
         r.found = true;
@@ -176,7 +180,7 @@ std::vector<FrontPoint> pareto_front(const FigureTable& fig, const std::string& 
 #pragma omp parallel for num_threads(std::max(1, o.threads)) schedule(dynamic, 4096)
         for (int64_t i = 0; i < int64_t(count); ++i) {
             const Active a = arch_at(cfg, uint64_t(i));
-            if (!within(fig, o.budgets, a)) continue;
+            if (!within(fig, o, a)) continue;
             cands[size_t(i)] = {fig.value(x, a), score(fig, o, a), uint64_t(i)};
             ok[size_t(i)] = 1;
         }

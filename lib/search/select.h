@@ -47,6 +47,7 @@ struct SearchOptions {
     std::string objective = "accuracy";
     bool maximize = true;
     std::vector<Budget> budgets;
+    double margin_sd = 0;                 // budgets hold for mean + margin_sd · sd of a prediction
     std::string method = "auto";          // auto, exhaustive, evolution
     uint64_t exhaustive_max = 2000000;    // auto: exhaustive up to this many sub-networks
     EvolutionOptions evolution;

@@ -129,7 +129,13 @@ PY
   assert_success
   [ "$output" = "$ex" ]
   [[ "$stderr" == *"evolution of "*" sub-networks"* ]]
-  # Other objective: the fastest sub-network is the smallest one.
+  # A margin: the choice's predicted latency plus one sd stays within the budget.
+  run --separate-stderr "$BIN/ufo-search" select "$D/pred.h5" --budget "latency=${lat}ms" --margin-sd 1 --json
+  assert_success
+  python3 -c "import json,sys; j = json.loads(sys.argv[1]); assert j['latency_ms'] + j['latency_ms_sd'] <= $lat, j" "$output"
+  run --separate-stderr "$BIN/ufo-search" select "$D/pred.h5" --margin-sd -1
+  [ "$status" -eq 2 ]
+    # Other objective: the fastest sub-network is the smallest one.
   run --separate-stderr "$BIN/ufo-search" select "$D/pred.h5" --objective latency
   assert_success
   [[ "$stderr" == *"exhaustive of 258 sub-networks"* ]]

@@ -375,7 +375,23 @@ TEST(Search, ExhaustiveMatchesBruteForceAndEvolutionAgrees) {
     const SearchResult e = search_best(fig, o);
     ASSERT_TRUE(e.found);
     EXPECT_EQ(format_arch(e.best), best_arch);
-    // A budget nothing meets.
+    // A margin of one sd: the choice's latency mean + sd is within the budget, and it is the
+    // best such sub-network.
+    o.method = "exhaustive";
+    o.margin_sd = 1;
+    const SearchResult m = search_best(fig, o);
+    ASSERT_TRUE(m.found);
+    double sd = 0;
+    EXPECT_LE(fig.value("latency_ms", m.best, &sd) + sd, 0.45);
+    for (uint64_t i = 0; i < space_count(c); ++i) {
+        const Active a = arch_at(c, i);
+        double s = 0;
+        if (fig.value("latency_ms", a, &s) + s <= 0.45 && fig.value("params", a) <= 10000) {
+            EXPECT_LE(fig.value("accuracy", a), m.objective);
+        }
+    }
+    o.margin_sd = 0;
+        // A budget nothing meets.
     o.budgets = {parse_budget("params=10")};
     o.method = "exhaustive";
     EXPECT_FALSE(search_best(fig, o).found);
