@@ -164,20 +164,24 @@ std::string hex64(uint64_t v) {
     return b;
 }
 
-// A finite float64 vector of exactly `n` entries at `dset`.
-std::vector<double> read_doubles(const h5::File& f, const std::string& dset, const std::vector<hsize_t>& shape) {
+// A float64 array of exactly `shape` at `dset`, every value within [lo, hi] (finite; the
+// default bound keeps sums of squares far from overflow).
+std::vector<double> read_doubles(const h5::File& f, const std::string& dset, const std::vector<hsize_t>& shape,
+                                 double lo = -1e150, double hi = 1e150) {
     size_t n = 1;
     for (auto s : shape) n *= size_t(s);
     std::vector<double> v(n);
     h5::read_f64(f, dset, v.data(), shape);
     for (size_t i = 0; i < n; ++i)
-        if (!std::isfinite(v[i])) fail(f.path(), dset + "[" + std::to_string(i) + "] is not a finite number");
+        if (!(v[i] >= lo && v[i] <= hi))
+            fail(f.path(), dset + "[" + std::to_string(i) + "] is " + std::to_string(v[i]) + ", not a number within " +
+                               (lo == 0 ? "0.." + std::to_string(int(hi)) : std::string("-1e150..1e150")));
     return v;
 }
 
 double positive_attr(const h5::File& f, const std::string& obj, const char* name) {
     const double v = h5::get_double(f, obj, name);
-    if (!std::isfinite(v) || !(v > 0)) fail(f.path(), obj + "@" + name + " is not a finite positive number");
+    if (!(v > 0 && v <= 1e150)) fail(f.path(), obj + "@" + name + " is not a finite positive number");
     return v;
 }
 
@@ -200,6 +204,9 @@ std::vector<double> MeasuredTable::numbers(const std::string& name) const {
         const double x = std::strtod(s.c_str(), &end);
         if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(x))
             fail(where, "line " + std::to_string(lines[r]) + ": " + name + " '" + s + "' is not a finite number");
+        // Squares of the values are summed in double: keep them far from overflow.
+        if (std::fabs(x) > 1e150)
+            fail(where, "line " + std::to_string(lines[r]) + ": " + name + " " + s + " is outside -1e150..1e150");
         v.push_back(x);
     }
     return v;
@@ -357,7 +364,7 @@ Predictor load_predictor(const std::string& path) {
         fail(f.path(), "/train/features has shape " + h5::shape_str(sh) + ", expected [2.." +
                            std::to_string(kMaxTableRows) + ", " + std::to_string(d) + "]");
     const hsize_t n = sh[0];
-    p.X = read_doubles(f, "/train/features", {n, d});
+    p.X = read_doubles(f, "/train/features", {n, d}, 0.0, 1.0);   // features are scaled to [0, 1]
     p.archs = h5::get_strs(f, "/train", "arch");
     if (p.archs.size() != n)
         fail(f.path(), "/train@arch lists " + std::to_string(p.archs.size()) + " specs for " + std::to_string(n) + " rows");
@@ -376,12 +383,12 @@ Predictor load_predictor(const std::string& path) {
         m.w = read_doubles(f, g + "/w", {d + 1});
         m.y_mean = h5::get_double(f, g, "y_mean");
         m.y_scale = positive_attr(f, g, "y_scale");
-        if (!std::isfinite(m.y_mean)) fail(f.path(), g + "@y_mean is not a finite number");
+        if (!(std::fabs(m.y_mean) <= 1e150)) fail(f.path(), g + "@y_mean is not a number within -1e150..1e150");
         const std::string kind = h5::get_str(f, g, "model");
         if (kind != "gp-nas" && kind != "linear") fail(f.path(), g + "@model is '" + kind + "', not gp-nas or linear");
         if (kind == "gp-nas") {
             GPHyper h{positive_attr(f, g, "length_scale"), h5::get_double(f, g, "noise"), positive_attr(f, g, "signal")};
-            if (!std::isfinite(h.noise) || h.noise < 0) fail(f.path(), g + "@noise is not a finite non-negative number");
+            if (!(h.noise >= 0 && h.noise <= 1e150)) fail(f.path(), g + "@noise is not a finite non-negative number");
             m.log_ml = h5::get_double(f, g, "log_marginal_likelihood");
             m.fitted_by = h5::get_str(f, g, "fitted_by");
             // The factor is rebuilt from the points (one Cholesky); alpha is the stored one, so
