@@ -131,20 +131,25 @@ GaussianProcess gp_fit(const double* X, int n, int d, const double* r, const GPH
     return gp;
 }
 
-double gp_profiled_log_likelihood(const double* X, int n, int d, const double* r, double length, double noise,
-                                  double* signal) {
+namespace {
+// A criterion at (l, g) on fresh distances; -inf when K₁ is not positive definite.
+double criterion_at(const double* X, int n, int d, const double* r, double length, double noise, double* signal,
+                    HyperCriterion c) {
     const std::vector<double> D = distances(X, n, d);
     std::vector<double> L;
     if (!kernel_cholesky(L, D, n, length, noise)) return -std::numeric_limits<double>::infinity();
-    return profiled_log_likelihood(L, n, r, signal);
+    return c == HyperCriterion::marginal ? profiled_log_likelihood(L, n, r, signal) : loo_log_likelihood(L, n, r, signal);
+}
+}  // namespace
+
+double gp_profiled_log_likelihood(const double* X, int n, int d, const double* r, double length, double noise,
+                                  double* signal) {
+    return criterion_at(X, n, d, r, length, noise, signal, HyperCriterion::marginal);
 }
 
 double gp_loo_log_likelihood(const double* X, int n, int d, const double* r, double length, double noise,
                              double* signal) {
-    const std::vector<double> D = distances(X, n, d);
-    std::vector<double> L;
-    if (!kernel_cholesky(L, D, n, length, noise)) return -std::numeric_limits<double>::infinity();
-    return loo_log_likelihood(L, n, r, signal);
+    return criterion_at(X, n, d, r, length, noise, signal, HyperCriterion::loo);
 }
 
 GPHyper gp_fit_hyper(const double* X, int n, int d, const double* r, HyperCriterion c, double* score) {

@@ -89,66 +89,67 @@ std::string cell_text(const nlohmann::ordered_json& v) {
     return v.dump();
 }
 
-void parse_jsonl(const std::string& text, MeasuredTable& t) {
+// Calls fn(line, line number) for each line of text (a final line without '\n' too).
+template <class Fn>
+void for_each_line(const std::string& text, Fn fn) {
     size_t pos = 0;
     int64_t line_no = 0;
     while (pos < text.size()) {
         size_t end = text.find('\n', pos);
         if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(pos, end - pos);
+        fn(text.substr(pos, end - pos), ++line_no);
         pos = end + 1;
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    }
+}
+
+void add_row(MeasuredTable& t, std::vector<std::string> row, int64_t line_no) {
+    if (int64_t(t.rows.size()) >= kMaxTableRows) fail(t.where, "has more than " + std::to_string(kMaxTableRows) + " rows");
+    t.rows.push_back(std::move(row));
+    t.lines.push_back(line_no);
+}
+
+void set_columns(MeasuredTable& t, std::vector<std::string> columns) {
+    if (int64_t(columns.size()) > kMaxTableColumns)
+        fail(t.where, "has more than " + std::to_string(kMaxTableColumns) + " columns");
+    t.columns = std::move(columns);
+}
+
+void parse_jsonl(const std::string& text, MeasuredTable& t) {
+    for_each_line(text, [&](const std::string& line, int64_t line_no) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+        const std::string at = "line " + std::to_string(line_no);
         nlohmann::ordered_json j;
         try {
             j = nlohmann::ordered_json::parse(line);
         } catch (const std::exception&) {
-            fail(t.where, "line " + std::to_string(line_no) + " is not a JSON object");
+            fail(t.where, at + " is not a JSON object");
         }
-        if (!j.is_object()) fail(t.where, "line " + std::to_string(line_no) + " is not a JSON object");
+        if (!j.is_object()) fail(t.where, at + " is not a JSON object");
         if (t.columns.empty()) {
-            for (auto it = j.begin(); it != j.end(); ++it) t.columns.push_back(it.key());
-            if (int64_t(t.columns.size()) > kMaxTableColumns)
-                fail(t.where, "has more than " + std::to_string(kMaxTableColumns) + " columns");
+            std::vector<std::string> cols;
+            for (auto it = j.begin(); it != j.end(); ++it) cols.push_back(it.key());
+            set_columns(t, std::move(cols));
         }
         std::vector<std::string> row;
         for (const auto& c : t.columns) {
-            if (!j.contains(c)) fail(t.where, "line " + std::to_string(line_no) + " has no '" + c + "'");
+            if (!j.contains(c)) fail(t.where, at + " has no '" + c + "'");
             row.push_back(cell_text(j[c]));
         }
-        if (int64_t(t.rows.size()) >= kMaxTableRows)
-            fail(t.where, "has more than " + std::to_string(kMaxTableRows) + " rows");
-        t.rows.push_back(std::move(row));
-        t.lines.push_back(line_no);
-    }
+        add_row(t, std::move(row), line_no);
+    });
 }
 
 void parse_tsv(const std::string& text, MeasuredTable& t) {
-    size_t pos = 0;
-    int64_t line_no = 0;
-    while (pos < text.size()) {
-        size_t end = text.find('\n', pos);
-        if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(pos, end - pos);
-        pos = end + 1;
-        ++line_no;
+    for_each_line(text, [&](std::string line, int64_t line_no) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || line[0] == '#') continue;
+        if (line.empty() || line[0] == '#') return;
         std::vector<std::string> cells = split_tabs(line);
-        if (t.columns.empty()) {
-            if (int64_t(cells.size()) > kMaxTableColumns)
-                fail(t.where, "has more than " + std::to_string(kMaxTableColumns) + " columns");
-            t.columns = std::move(cells);
-            continue;
-        }
+        if (t.columns.empty()) return set_columns(t, std::move(cells));
         if (cells.size() != t.columns.size())
             fail(t.where, "line " + std::to_string(line_no) + " has " + std::to_string(cells.size()) +
                               " cells, the header " + std::to_string(t.columns.size()));
-        if (int64_t(t.rows.size()) >= kMaxTableRows)
-            fail(t.where, "has more than " + std::to_string(kMaxTableRows) + " rows");
-        t.rows.push_back(std::move(cells));
-        t.lines.push_back(line_no);
-    }
+        add_row(t, std::move(cells), line_no);
+    });
 }
 
 std::string utc_now() {
