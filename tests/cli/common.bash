@@ -19,6 +19,10 @@
 #   make_supernet_fixture DIR
 #       make_synth_supernet DIR/supernet.h5 plus a dense tiny checkpoint DIR/dense.h5 trained
 #       on DIR/alpha.h5: the inputs of the ufo-route and ufo-extract suites.
+#   make_elastic_fixture DIR
+#       DIR/d.h5 (96 synthetic 8x8 images) and DIR/v.h5 (40), a tiny depth-3 task model
+#       DIR/task.h5 (2 heads of 8, 32 hidden units) and an elastic model DIR/el.h5 trained from
+#       it for 4 steps over the default space (depths 1..3, heads 1,2, widths 16,24,32).
 #   assert_one_line_error TEXT...
 #       After `run --separate-stderr CMD`: CMD failed, its stderr is exactly one line, and
 #       that line contains every TEXT (fixed strings, e.g. the file name and the problem).
@@ -76,6 +80,14 @@ make_synth_supernet() {
   make_synth_dataset "$dir/beta.h5" 120 4 &&
   "$BIN/ufo-train" --task alpha="$dir/alpha.h5" --task beta="$dir/beta.h5" --preset tiny -b 16 --steps 12 \
       --log-every 12 --lr 0.01 --router-lr 0.5 --seed 1 -t 1 -o "$out" "$@" >/dev/null 2>&1
+}
+
+make_elastic_fixture() {
+  make_synth_dataset "$1/d.h5" 96 10 &&
+  make_synth_dataset "$1/v.h5" 40 10 &&
+  "$BIN/ufo-train" "$1/d.h5" --preset tiny --depth 3 --steps 6 -b 16 -t 1 --seed 1 --lr 0.01 -o "$1/task.h5" >/dev/null 2>&1 &&
+  "$BIN/ufo-train" "$1/d.h5" --init "$1/task.h5" --elastic --steps 4 -b 16 -t 1 --seed 1 --lr 0.01 \
+      -o "$1/el.h5" >/dev/null 2>&1
 }
 
 make_supernet_fixture() {

@@ -8,12 +8,7 @@ export OMP_WAIT_POLICY=passive
 
 setup_file() {
   export D="$BATS_FILE_TMPDIR"
-  make_synth_dataset "$D/d.h5" 96 10
-  make_synth_dataset "$D/v.h5" 40 10
-  # depth 3, 2 heads, 32 hidden units: space depths 1..3, heads 1,2, widths 16,24,32 (258 sub-networks)
-  "$BIN/ufo-train" "$D/d.h5" --preset tiny --depth 3 --steps 6 -b 16 -t 1 --seed 1 --lr 0.01 -o "$D/task.h5" >/dev/null 2>&1
-  "$BIN/ufo-train" "$D/d.h5" --init "$D/task.h5" --elastic --steps 4 -b 16 -t 1 --seed 1 --lr 0.01 \
-      -o "$D/el.h5" >/dev/null 2>&1
+  make_elastic_fixture "$D"
   "$BIN/ufo-bench" -m "$D/el.h5" --sample 28 --seed 1 --eval "$D/v.h5" -b 8 -t 1 --reps 3 > "$D/table.tsv" 2>/dev/null
   "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$D/pred.h5" >/dev/null 2>&1
 }
