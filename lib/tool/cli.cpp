@@ -3,6 +3,8 @@
 #include "io/atomic_file.h"
 #include "base/common.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -63,12 +65,18 @@ std::vector<std::string> read_specs(const std::string& path, size_t max_lines) {
     if (!f) fail(path, std::string("cannot open: ") + std::strerror(errno));
     std::vector<std::string> out;
     std::string line;
-    bool too_long = false, binary = false, first_line = true, short_row = false;
+    bool too_long = false, binary = false, first_line = true, short_row = false, bad_json = false;
     int arch_col = -1;   // a table whose header names an "arch" column: its cells are the specs
     auto take = [&] {
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
         const size_t first = line.find_first_not_of(" \t");
-        if (first != std::string::npos && line[first] != '#') {
+        if (first != std::string::npos && line[first] == '{') {
+            // A JSON object with an "arch" string (ufo-search select --json, ufo-bench --json).
+            const auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_object() && j.contains("arch") && j["arch"].is_string()) out.push_back(j["arch"].get<std::string>());
+            else bad_json = true;
+            first_line = false;
+        } else if (first != std::string::npos && line[first] != '#') {
             const std::vector<std::string> cells = split(line.substr(first), '\t');
             if (first_line && cells.size() > 1) {
                 for (size_t c = 0; c < cells.size(); ++c)
@@ -96,6 +104,7 @@ std::vector<std::string> read_specs(const std::string& path, size_t max_lines) {
     if (too_long) fail(where, "a line is longer than 65536 bytes; expected one sub-architecture spec per line");
     if (!line.empty()) take();
     if (short_row) fail(where, "a row has no cell in the table's arch column");
+    if (bad_json) fail(where, "a line starting with '{' is not a JSON object with an \"arch\" string");
     if (out.size() > max_lines) fail(where, "holds more than " + std::to_string(max_lines) + " specs");
     if (out.empty()) fail(where, "holds no sub-architecture spec (expected lines such as depth=4 heads=2 mlp=96)");
     return out;

@@ -41,7 +41,9 @@ std::string tsv(const std::string& s);
 
 // Sub-architecture specs, one per line, from a file or '-' (stdin): blank lines and lines
 // starting with '#' are skipped; a TSV line keeps its first column, or, when the first line is
-// a header with an "arch" column (a sampling table of ufo-bench), that column of every row. At most max_lines specs of at
+// a header with an "arch" column (a sampling table of ufo-bench), that column of every row; a
+// line starting with '{' is a JSON object whose "arch" string is the spec (JSON Lines tables,
+// ufo-search select --json). At most max_lines specs of at
 // most 65536 bytes each; errors name the file.
 std::vector<std::string> read_specs(const std::string& path, size_t max_lines);
 // The first spec of stdin ('--arch -').

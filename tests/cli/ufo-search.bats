@@ -65,6 +65,9 @@ setup_file() {
   "$BIN/ufo-bench" -m "$D/el.h5" --archs "$D/table.tsv" -t 1 --reps 2 -b 8 --eval "$D/v.h5" --json > "$TMP/t.jsonl" 2>/dev/null
   run --separate-stderr "$BIN/ufo-search" fit "$TMP/t.jsonl" -m "$D/el.h5" -o "$TMP/j.h5" --target accuracy
   assert_success
+  # The same rows again from the JSON Lines table: the specs come back in order.
+  "$BIN/ufo-bench" -m "$D/el.h5" --archs "$TMP/t.jsonl" -t 1 --reps 1 -b 8 > "$TMP/t2.tsv" 2>/dev/null
+  [ "$(cut -f2 "$TMP/t2.tsv")" = "$(cut -f2 "$D/table.tsv")" ]
   "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/a.h5" 2>/dev/null > "$TMP/a.tsv"
   "$BIN/ufo-search" fit "$D/table.tsv" -m "$D/el.h5" -o "$TMP/b.h5" 2>/dev/null > "$TMP/b.tsv"
   cmp "$TMP/a.tsv" "$TMP/b.tsv"
@@ -100,6 +103,12 @@ setup_file() {
   [[ "${lines[1]}" == "$spec	"* ]]
   params=$(cut -f3 <<<"${lines[1]}")
   [ "$params" -le 5000 ]
+  # The JSON object pipes into ufo-extract as well.
+  run --separate-stderr bash -c "'$BIN/ufo-search' select '$D/pred.h5' --budget params=5k --json | '$BIN/ufo-extract' '$D/el.h5' --arch - -o '$TMP/sub2.h5'"
+  assert_success
+  [[ "${lines[1]}" == "$spec	"* ]]
+  run --separate-stderr bash -c "echo '{\"spec\": 1}' | '$BIN/ufo-extract' '$D/el.h5' --arch - -o '$TMP/sub3.h5'"
+  assert_one_line_error "<stdin>" "is not a JSON object with an \"arch\" string"
   run --separate-stderr "$BIN/ufo-search" select "$D/pred.h5" --budget params=5k --json
   assert_success
   python3 - "$output" "$spec" <<'PY'
