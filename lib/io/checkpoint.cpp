@@ -348,6 +348,7 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Net
         std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)prov.parent_checksum);
         h5::set_attr(f, "/", "parent_checksum", std::string(prov.parent.empty() ? "" : sum));
         if (!prov.parent_arch.empty()) h5::set_attr(f, "/", "parent_arch", prov.parent_arch);
+        for (const auto& [name, value] : prov.attrs) h5::set_attr(f, "/", name, value);
         h5::set_attr(f, "/", "num_params", int64_t(m.num_params()));
         const auto* vit = dynamic_cast<const ViT*>(&m);
         if (vit) write_arch(f, vit->cfg);

@@ -21,6 +21,8 @@ struct Provenance {
     // Tensor name -> the parent tensor it was copied from (ufo-extract); stored as the
     // tensor's "source" attribute.
     std::map<std::string, std::string> sources;
+    // More root attributes (name, value), e.g. a distillation's teacher and settings.
+    std::vector<std::pair<std::string, std::string>> attrs;
 };
 
 // Everything besides the weights that a bit-exact resume needs.

@@ -12,12 +12,13 @@ namespace ufo {
 
 namespace po = boost::program_options;
 
-void add_arch_options(po::options_description& opts) {
+void add_arch_options(po::options_description& opts, bool with_arch) {
     po::options_description a("Architecture");
+    a.add_options()("family", po::value<std::string>()->default_value("vit"), "vit | cnn: the network family");
+    if (with_arch)
+        a.add_options()("arch", po::value<std::string>(),
+                        "ViT sub-architecture 'depth=D heads=H,.. mlp=N,..' (per block; see ufo(7)); 'vit' or 'cnn': --family");
     a.add_options()
-        ("family", po::value<std::string>()->default_value("vit"), "vit | cnn: the network family")
-        ("arch", po::value<std::string>(),
-         "ViT sub-architecture 'depth=D heads=H,.. mlp=N,..' (per block; see ufo(7)); 'vit' or 'cnn': --family")
         ("preset", po::value<std::string>()->default_value("ref"),
          "ViT: tiny | small | ref (reference ViT: 28x28x1, patch 4, dim 192, depth 6); CNN: tiny | small (default)")
         ("img", po::value<std::string>(), "input shape HxWxC (default: the dataset's, else the preset's)")

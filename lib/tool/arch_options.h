@@ -12,7 +12,8 @@ namespace ufo {
 
 // --family, --arch, --preset, --img HxWxC, --layers (CNN), --patch, --dim, --depth, --heads, --mlp-ratio / --mlp-hidden,
 // --qk-norm, --parallel-block, --no-qkv-bias, --classes
-void add_arch_options(boost::program_options::options_description& opts);
+// with_arch false leaves out --arch (a tool that gives it another meaning).
+void add_arch_options(boost::program_options::options_description& opts, bool with_arch = true);
 // Preset (default "ref") overridden by any flag given explicitly; validated.
 ViTConfig arch_from_options(const boost::program_options::variables_map& vm);
 // --family (or --arch given as "vit" / "cnn", its older spelling): "vit" or "cnn".

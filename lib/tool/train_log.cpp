@@ -13,7 +13,8 @@ void TrainLogPrinter::operator()(const LogRow& r) {
             std::printf("step\tepoch\ttask\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\troute\tp_own\timg_per_s\t"
                         "elapsed_s\n");
         else
-            std::printf("step\tepoch\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\timg_per_s\telapsed_s\n");
+            std::printf("step\tepoch\tlr\ttrain_loss\ttrain_acc\tval_loss\tval_acc\t%simg_per_s\telapsed_s\n",
+                        teacher_ ? "teacher_val_acc\t" : "");
         header_done_ = true;
     }
     if (json_) {
@@ -24,6 +25,7 @@ void TrainLogPrinter::operator()(const LogRow& r) {
         j["train_acc"] = r.acc;
         j["val_loss"] = r.has_val ? nlohmann::json(r.val_loss) : nlohmann::json(nullptr);
         j["val_acc"] = r.has_val ? nlohmann::json(r.val_acc) : nlohmann::json(nullptr);
+        if (teacher_) j["teacher_val_acc"] = r.teacher_val_acc >= 0 ? nlohmann::json(r.teacher_val_acc) : nlohmann::json(nullptr);
         if (multi_) {
             j["route"] = r.route;
             j["p_own"] = r.p_own;
@@ -40,6 +42,11 @@ void TrainLogPrinter::operator()(const LogRow& r) {
         std::printf("%lld\t%.3f\t", (long long)r.step, r.epoch);
         if (multi_) std::printf("%s\t", r.task.c_str());
         std::printf("%.6g\t%.6f\t%.6f\t%s\t%s\t", r.lr, r.loss, r.acc, vl, va);
+        if (teacher_) {
+            char ta[32] = "nan";
+            if (r.teacher_val_acc >= 0) std::snprintf(ta, sizeof ta, "%.6f", r.teacher_val_acc);
+            std::printf("%s\t", ta);
+        }
         if (multi_) {
             std::string route, p_own;
             char buf[16];

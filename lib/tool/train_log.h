@@ -7,11 +7,12 @@ namespace ufo {
 
 class TrainLogPrinter {
 public:
-    TrainLogPrinter(bool json, bool multi) : json_(json), multi_(multi) {}
+    // teacher: a distillation run, whose rows carry the teacher's validation accuracy.
+    TrainLogPrinter(bool json, bool multi, bool teacher = false) : json_(json), multi_(multi), teacher_(teacher) {}
     void operator()(const LogRow& r);   // prints the header before the first row (TSV)
 
 private:
-    bool json_, multi_, header_done_ = false;
+    bool json_, multi_, teacher_, header_done_ = false;
 };
 
 }  // namespace ufo

@@ -18,6 +18,11 @@ public:
                    float smoothing, float* grads);
     // The teacher's softmax(z / T) [B,K] of this step (after a teacher pass).
     const float* teacher_probs() const { return have_teacher_ ? teacher_.data() : nullptr; }
+    // This step's teacher probabilities [n] from outside (a separate teacher network).
+    void provide_teacher(const float* probs, size_t n) {
+        teacher_.assign(probs, probs + n);
+        have_teacher_ = true;
+    }
 
 private:
     std::vector<float> teacher_;

@@ -43,6 +43,23 @@ private:
     std::vector<float> mults_;
 };
 
+class DistillPolicy : public DensePolicy {
+public:
+    DistillPolicy(const Network& net, float alpha, float T, const std::vector<char>& frozen)
+        : DensePolicy(net, frozen), alpha_(alpha), T_(T) {}
+    const char* name() const override { return "distill"; }
+    void passes(const Network& net, int64_t step, std::vector<Pass>& out) override {
+        DensePolicy::passes(net, step, out);
+        Pass& p = out.back();
+        p.from_teacher = alpha_ > 0;
+        p.alpha = alpha_;
+        p.T = T_;
+    }
+
+private:
+    float alpha_, T_;
+};
+
 class TaskMoEPolicy : public StepPolicy {
 public:
     TaskMoEPolicy(const Network& net, const TaskMoEOptions& o, const std::vector<char>& frozen) : o_(o) {
@@ -164,6 +181,10 @@ private:
 std::unique_ptr<StepPolicy> make_sandwich_policy(const Network& net, const SandwichOptions& o,
                                                  const std::vector<char>& frozen) {
     return std::make_unique<SandwichPolicy>(net, o, frozen);
+}
+
+std::unique_ptr<StepPolicy> make_distill_policy(const Network& net, float alpha, float T, const std::vector<char>& frozen) {
+    return std::make_unique<DistillPolicy>(net, alpha, T, frozen);
 }
 
 std::unique_ptr<StepPolicy> make_dense_policy(const Network& net, const std::vector<char>& frozen) {

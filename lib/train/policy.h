@@ -78,6 +78,10 @@ struct SandwichOptions {
 // from the space, all on the same batch; the smaller ones learn the largest's soft
 // predictions (in-place distillation). Gradients of all passes are summed. The draws of a
 // step depend only on (seed, step), so a resumed run draws what an uninterrupted one would.
+// Distillation from a separate teacher: one pass of the whole student on the labels mixed
+// with the teacher's soft predictions of the same batch (alpha, T); alpha 0 is dense training.
+std::unique_ptr<StepPolicy> make_distill_policy(const Network& net, float alpha, float T, const std::vector<char>& frozen);
+
 std::unique_ptr<StepPolicy> make_sandwich_policy(const Network& net, const SandwichOptions& o,
                                                  const std::vector<char>& frozen);
 

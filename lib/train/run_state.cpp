@@ -37,6 +37,11 @@ std::string options_json(const TrainOptions& o) {
         for (Part p : o.freeze) parts.push_back(part_name(p));
         j["freeze"] = parts;
     }
+    if (o.distill.on()) {
+        const DistillOptions& d = o.distill;
+        j["distill"] = {{"teacher", d.teacher.path}, {"teacher_task", d.teacher.task}, {"teacher_arch", d.teacher.arch},
+                        {"soft_labels", d.teacher.soft_labels}, {"alpha", d.alpha}, {"temperature", d.temperature}};
+    }
     if (o.elastic.on) {
         const ElasticOptions& e = o.elastic;
         j["elastic"] = {{"depth", e.depth}, {"heads", e.heads}, {"mlp_ratio", e.mlp_ratio},
@@ -61,7 +66,8 @@ std::string options_json(const TrainOptions& o) {
     return j.dump();
 }
 
-void warn_changed_options(const std::string& ckpt, const std::string& before, const std::string& now) {
+void warn_changed_options(const std::string& tool, const std::string& ckpt, const std::string& before,
+                          const std::string& now) {
     nlohmann::json a = nlohmann::json::parse(before, nullptr, false), b = nlohmann::json::parse(now);
     if (a.is_discarded() || !a.is_object()) return;
     std::string diff;
@@ -69,8 +75,8 @@ void warn_changed_options(const std::string& ckpt, const std::string& before, co
         if (a.contains(it.key()) && a[it.key()] != it.value())
             diff += (diff.empty() ? "" : ", ") + it.key() + " " + a[it.key()].dump() + " -> " + it.value().dump();
     if (!diff.empty())
-        std::fprintf(stderr, "ufo-train: warning: %s was written with other options (%s); the resumed run will "
-                             "not match an uninterrupted one\n", ckpt.c_str(), diff.c_str());
+        std::fprintf(stderr, "%s: warning: %s was written with other options (%s); the resumed run will "
+                             "not match an uninterrupted one\n", tool.c_str(), ckpt.c_str(), diff.c_str());
 }
 
 std::string checkpoint_path(const TrainOptions& o) {

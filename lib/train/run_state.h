@@ -15,7 +15,8 @@ int stop_signal();   // 0, SIGINT or SIGTERM
 // The training options as JSON, stored in /train_state@train_options.
 std::string options_json(const TrainOptions& o);
 // A resumed run is bit-exact only with the options of the first run: warns (stderr) which differ.
-void warn_changed_options(const std::string& ckpt, const std::string& before, const std::string& now);
+void warn_changed_options(const std::string& tool, const std::string& ckpt, const std::string& before,
+                          const std::string& now);
 
 // The checkpoint path of a run: --checkpoint, else OUT with .h5 replaced by .ckpt.h5.
 std::string checkpoint_path(const TrainOptions& o);

@@ -22,7 +22,8 @@ void TaskData::load(const std::string& n, const std::string& tp, const std::stri
     perm_epoch_ = -1;
 }
 
-void TaskData::fill_batch(int t, int64_t step, uint64_t seed, const AugmentConfig& aug, uint8_t* img, int32_t* lab) {
+void TaskData::fill_batch(int t, int64_t step, uint64_t seed, const AugmentConfig& aug, uint8_t* img, int32_t* lab,
+                          int64_t* indices) {
     const int B = batch;
     const int64_t epoch = step / steps_per_epoch, k = step % steps_per_epoch;
     if (epoch != perm_epoch_) {   // the order of an epoch depends only on (seed, task, epoch)
@@ -37,6 +38,7 @@ void TaskData::fill_batch(int t, int64_t step, uint64_t seed, const AugmentConfi
     for (int b = 0; b < B; ++b) {
         const int64_t idx = perm_[size_t(k * B + b)];
         lab[b] = d.labels[size_t(idx)];
+        if (indices) indices[b] = idx;
         if (aug.any())
             augment_image(img + b * isz, d.image(idx), d.h, d.w, d.c, aug,
                           mix_seed(seed, 0xa06 + uint64_t(t), uint64_t(step), uint64_t(b)));

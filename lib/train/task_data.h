@@ -18,8 +18,10 @@ struct TaskData {
 
     // Loads the datasets; val_path may be empty.
     void load(const std::string& name, const std::string& train_path, const std::string& val_path, int batch);
-    // The batch of `step` for task index t: images [batch,H,W,C], labels [batch].
-    void fill_batch(int t, int64_t step, uint64_t seed, const AugmentConfig& aug, uint8_t* images, int32_t* labels);
+    // The batch of `step` for task index t: images [batch,H,W,C], labels [batch], and with
+    // indices [batch] each row's index in the training set.
+    void fill_batch(int t, int64_t step, uint64_t seed, const AugmentConfig& aug, uint8_t* images, int32_t* labels,
+                    int64_t* indices = nullptr);
 
 private:
     std::vector<int64_t> perm_;

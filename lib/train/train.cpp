@@ -18,6 +18,9 @@
 #include "train/policy.h"
 #include "train/run_state.h"
 #include "train/task_data.h"
+#include "train/teacher.h"
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -119,7 +122,7 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
         net->init_weights(mix_seed(opt.seed, 0x1417));   // the fresh head's start
         const InitReport rep = init_from(*net, *from.net, opt.new_head);
         set_up_elastic(opt, *net, ck);
-        std::fprintf(stderr, "ufo-train: started from %s (%zu tensors, %s head)\n", opt.init_path.c_str(), rep.copied,
+        std::fprintf(stderr, "%s: started from %s (%zu tensors, %s head)\n", opt.tool.c_str(), opt.init_path.c_str(), rep.copied,
                      rep.head_copied ? "its" : "a fresh");
         return net;
     }
@@ -171,6 +174,21 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         if (r.train.n < r.batch)
             fail(r.train_path, std::to_string(r.train.n) + " images are fewer than one batch of " + std::to_string(r.batch));
     }
+    // Distillation: the teacher is read and checked against the data before any training.
+    std::unique_ptr<Teacher> teacher;
+    double teacher_val_acc = -1;
+    if (opt.distill.on()) {
+        const TeacherOptions& to = opt.distill.teacher;
+        if (multi || opt.elastic.on) fail("", "internal error: distillation trains one task, not a supernet or elastic model");
+        if (!to.soft_labels.empty() && opt.augment.any())
+            fail(to.soft_labels, "stored soft labels only fit unaugmented images; drop --crop-pad, --hflip and --erase, "
+                                 "or distil from the teacher checkpoint (-m)");
+        teacher = std::make_unique<Teacher>(to, runs[0].train, runs[0].train_path, std::max(runs[0].batch, opt.eval_batch));
+        if (!runs[0].val_path.empty()) teacher_val_acc = teacher->accuracy(runs[0].val);
+        std::fprintf(stderr, "%s: teacher %s", opt.tool.c_str(), teacher->describe().c_str());
+        if (teacher_val_acc >= 0) std::fprintf(stderr, ", validation accuracy %.4f", teacher_val_acc);
+        std::fprintf(stderr, "; alpha %g, temperature %g\n", opt.distill.alpha, opt.distill.temperature);
+    }
     int64_t spe = 0;   // an epoch is one pass over the task with the most steps per epoch
     int maxB = 0;
     for (const auto& r : runs) {
@@ -190,7 +208,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         st = ck.state;
         if (st.seed != opt.seed)
             fail(opt.resume_path, "was trained with --seed " + std::to_string(st.seed) + ", not " + std::to_string(opt.seed));
-        warn_changed_options(opt.resume_path, st.train_options, options_json(opt));
+        warn_changed_options(opt.tool, opt.resume_path, st.train_options, options_json(opt));
         if (int64_t(st.step) > total)
             fail(opt.resume_path, "is at step " + std::to_string(st.step) + ", beyond the " + std::to_string(total) +
                                       " steps of this run");
@@ -231,6 +249,8 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
             std::fprintf(stderr, "ufo-train: importance sorting reordered heads or hidden units in %d places\n", n);
         }
         policy = make_sandwich_policy(net, so, net.frozen());
+    } else if (teacher) {
+        policy = make_distill_policy(net, opt.distill.alpha, opt.distill.temperature, net.frozen());
     } else {
         policy = make_dense_policy(net, net.frozen());
     }
@@ -242,20 +262,33 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     std::vector<std::vector<uint8_t>> batch_img(runs.size());
     std::vector<std::vector<int32_t>> batch_lab(runs.size());
     std::vector<int64_t> batch_step(runs.size(), -1);
+    std::vector<int64_t> batch_index(static_cast<size_t>(maxB));   // training-set rows of the batch (stored soft labels)
+    std::vector<float> teacher_probs;
     for (size_t t = 0; t < runs.size(); ++t) {
         batch_img[t].resize(size_t(runs[t].batch) * runs[t].train.image_size());
         batch_lab[t].resize(size_t(runs[t].batch));
     }
-    std::fprintf(stderr, "ufo-train: %s%s, %zu parameters, %d task%s, %lld steps\n", net.describe().c_str(),
+    std::fprintf(stderr, "%s: %s%s, %zu parameters, %d task%s, %lld steps\n", opt.tool.c_str(), net.describe().c_str(),
                  multi ? " Task-MoE supernet" : "", net.num_params(), int(runs.size()), multi ? "s" : "",
                  (long long)total);
 
     // The parent's checksum is taken now: a resumed run may later overwrite that very file.
     Provenance prov;
-    prov.tool = "ufo-train";
+    prov.tool = opt.tool;
     prov.command = opt.command;
     prov.parent = !opt.resume_path.empty() ? opt.resume_path : opt.init_path;
     if (!prov.parent.empty()) prov.parent_checksum = fnv1a_file(prov.parent);
+    if (teacher) {
+        char sum[24];
+        std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)teacher->checksum());
+        prov.attrs = {{"teacher", teacher->source()},
+                      {"teacher_checksum", teacher->source() == "-" ? "" : sum},
+                      {"distill", nlohmann::json({{"teacher_task", opt.distill.teacher.task},
+                                                  {"teacher_arch", opt.distill.teacher.arch},
+                                                  {"soft_labels", !opt.distill.teacher.soft_labels.empty()},
+                                                  {"alpha", opt.distill.alpha},
+                                                  {"temperature", opt.distill.temperature}}).dump()}};
+    }
     const char* kind = multi ? "supernet" : opt.elastic.on ? "elastic" : net.family() == std::string("vit") ? "dense" : net.family();
     // Running sums of the open log interval, per task; they travel in the train state so that
     // a resumed run prints the log lines of an uninterrupted one.
@@ -286,7 +319,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         if (int sig = stop_signal()) {
             save_state(ckpt_path, step);
             progress.finish();
-            std::fprintf(stderr, "ufo-train: stopped by signal %d at step %lld; checkpoint %s\n", sig, (long long)step,
+            std::fprintf(stderr, "%s: stopped by signal %d at step %lld; checkpoint %s\n", opt.tool.c_str(), sig, (long long)step,
                          ckpt_path.c_str());
             return 128 + sig;
         }
@@ -299,8 +332,15 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
             TaskData& r = runs[size_t(p.task)];
             if (batch_step[size_t(p.task)] != step) {   // passes of one task share its batch
                 r.fill_batch(p.task, step, opt.seed, opt.augment, batch_img[size_t(p.task)].data(),
-                             batch_lab[size_t(p.task)].data());
+                             batch_lab[size_t(p.task)].data(), batch_index.data());
                 batch_step[size_t(p.task)] = step;
+                if (teacher && p.from_teacher) {   // the teacher sees the student's (augmented) batch
+                    const size_t K = size_t(spec.tasks[size_t(p.task)].num_classes);
+                    teacher_probs.resize(size_t(r.batch) * K);
+                    teacher->probs(teacher_probs.data(), batch_img[size_t(p.task)].data(), batch_index.data(), r.batch,
+                                   opt.distill.temperature);
+                    runner.provide_teacher(teacher_probs.data(), teacher_probs.size());
+                }
             }
             const StepResult sr = runner.run(net, dp, p, batch_img[size_t(p.task)].data(),
                                              batch_lab[size_t(p.task)].data(), r.batch, opt.label_smoothing, grads.data());
@@ -336,6 +376,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                 row.acc = double(l.correct) / std::max<int64_t>(1, l.count);
                 row.img_s = secs > 0 ? interval_images / secs : 0;
                 row.elapsed = std::chrono::duration<double>(now - t0).count();
+                row.teacher_val_acc = teacher_val_acc;
                 if ((row.has_val = !runs[t].val_path.empty())) {
                     const EvalResult e = evaluate(net, dp, runs[t].val, policy->eval_active(net, int(t)));
                     row.val_loss = e.loss;
@@ -354,7 +395,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && !last) save_state(ckpt_path, step + 1);
         if (opt.stop_after > 0 && step + 1 - start >= opt.stop_after && !last) {
             save_state(ckpt_path, step + 1);
-            std::fprintf(stderr, "ufo-train: stopped after %lld steps as asked; checkpoint %s\n",
+            std::fprintf(stderr, "%s: stopped after %lld steps as asked; checkpoint %s\n", opt.tool.c_str(),
                          (long long)opt.stop_after, ckpt_path.c_str());
             return 0;
         }
@@ -362,7 +403,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     progress.finish();
     policy->settle(net);
     save_checkpoint(opt.out_path, kind, net, prov, nullptr, opt.zstd);
-    std::fprintf(stderr, "ufo-train: wrote %s\n", opt.out_path.c_str());
+    std::fprintf(stderr, "%s: wrote %s\n", opt.tool.c_str(), opt.out_path.c_str());
     return 0;
 }
 

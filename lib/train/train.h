@@ -5,6 +5,7 @@
 #include "nn/network.h"
 #include "nn/router.h"
 #include "train/augment.h"
+#include "train/teacher.h"
 
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,15 @@ struct ElasticOptions {
     float kd_weight = 1.0f;                // weight of the largest's soft predictions (1 - it: labels)
     float kd_temperature = 1.0f;
     bool sort_importance = true;           // reorder heads and hidden units before a fresh run
+};
+
+// Distillation (ufo-distill): every step the teacher runs forward on the student's batch and
+// the student learns alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(labels).
+struct DistillOptions {
+    TeacherOptions teacher;
+    float alpha = 0.5f;
+    float temperature = 4.0f;
+    bool on() const { return teacher.on(); }
 };
 
 struct TrainOptions {
@@ -70,7 +80,9 @@ struct TrainOptions {
     int64_t route_freeze_step = -1;
     int route_freeze_epoch = -1;
     ElasticOptions elastic;
+    DistillOptions distill;
     std::string command;              // provenance
+    std::string tool = "ufo-train";   // names the program in messages and provenance
 };
 
 // One log line of one task.
@@ -78,6 +90,7 @@ struct LogRow {
     int64_t step = 0;
     double epoch = 0, lr = 0, loss = 0, acc = 0, val_loss = 0, val_acc = 0, img_s = 0, elapsed = 0;
     bool has_val = false;
+    double teacher_val_acc = -1;      // distillation with a validation split: the teacher's accuracy
     std::string task;                 // multi-task runs only ("" otherwise)
     std::vector<std::string> route;   // Task-MoE: per block "shared" / "own"
     std::vector<float> p_own;         // Task-MoE: per block p(own) of the router
