@@ -75,24 +75,7 @@ TEST(Cnn, WholeNetworkGradientsMatchFiniteDifferences) {
             }
             return s / B;
         };
-        const float eps = 3e-3f;
-        int checked = 0;
-        for (const auto& t : m.layout) {
-            if (!t.role.trained()) continue;
-            for (size_t i = 0; i < t.size; ++i) {
-                float* w = &m.params[t.offset + i];
-                const float keep = *w;
-                *w = keep + eps;
-                const double lp = L();
-                *w = keep - eps;
-                const double lm = L();
-                *w = keep;
-                const double num = (lp - lm) / (2.0 * eps), an = grads[t.offset + i];
-                EXPECT_NEAR(an, num, 2e-3 + 2e-2 * std::max({0.1, std::fabs(num), std::fabs(an)}))
-                    << layers << " " << t.name << "[" << i << "]";
-                ++checked;
-            }
-        }
+        const int checked = test::check_param_gradients(m, grads, L, 3e-3f, layers);
         EXPECT_GT(checked, 100);
     }
 }

@@ -5,6 +5,10 @@
 #include "base/rng.h"
 #include "train/data_parallel.h"
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -51,6 +55,31 @@ inline StepResult train_step(DataParallel& dp, Network& m, const uint8_t* images
     y.smoothing = smoothing;
     y.weight = weight;
     return dp.train_step(m, images, y, B, a, grads.data());
+}
+
+// Central differences of L() (eps) on every trained parameter of m against grads, each within
+// 2e-3 + 2e-2 * max(0.1, |analytic|, |numeric|) (the callers justify it); returns how many
+// were checked. `label` prefixes failure messages.
+inline int check_param_gradients(Network& m, const std::vector<float>& grads, const std::function<double()>& L,
+                                 float eps, const std::string& label) {
+    int checked = 0;
+    for (const auto& t : m.layout) {
+        if (!t.role.trained()) continue;
+        for (size_t i = 0; i < t.size; ++i) {
+            float* w = &m.params[t.offset + i];
+            const float keep = *w;
+            *w = keep + eps;
+            const double lp = L();
+            *w = keep - eps;
+            const double lm = L();
+            *w = keep;
+            const double num = (lp - lm) / (2.0 * eps), an = grads[t.offset + i];
+            EXPECT_NEAR(an, num, 2e-3 + 2e-2 * std::max({0.1, std::fabs(num), std::fabs(an)}))
+                << label << " " << t.name << "[" << i << "]";
+            ++checked;
+        }
+    }
+    return checked;
 }
 
 }  // namespace ufo::test
