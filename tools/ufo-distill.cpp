@@ -58,8 +58,10 @@ int main(int argc, char** argv) {
         if (!(d.alpha >= 0 && d.alpha <= 1)) throw po::error("--alpha must be in [0,1]");
         if (!(std::isfinite(d.temperature) && d.temperature > 0 && d.temperature <= 100))
             throw po::error("--temperature must be in (0,100]");
+        const int stdin_users = int(o.train_path == "-") + int(o.val_path == "-") + int(d.teacher.path == "-") +
+                                int(d.teacher.soft_labels == "-") + int(d.teacher.arch == "-");
+        if (stdin_users > 1) throw po::error("only one input can come from stdin ('-')");
         if (d.teacher.arch == "-") {
-            if (d.teacher.path == "-") throw po::error("the teacher and its --arch spec cannot both come from stdin");
             d.teacher.arch = cli::read_spec_line();
         }
         cli::check_outputs({o.out_path}, {d.teacher.path, d.teacher.soft_labels});

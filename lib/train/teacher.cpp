@@ -17,7 +17,7 @@ namespace ufo {
 Teacher::Teacher(const TeacherOptions& o, const Dataset& train, const std::string& train_path, int max_batch) {
     const int K = train.num_classes();
     if (!o.soft_labels.empty()) {
-        source_ = o.soft_labels;
+        source_ = o.soft_labels == "-" ? "" : o.soft_labels;   // nothing to record for stdin
         checksum_ = o.soft_labels == "-" ? 0 : fnv1a_file(o.soft_labels);
         const Predictions p = load_predictions(o.soft_labels);
         const std::string& w = o.soft_labels;
@@ -33,8 +33,8 @@ Teacher::Teacher(const TeacherOptions& o, const Dataset& train, const std::strin
         describe_ = w + " (stored teacher logits)";
         return;
     }
-    source_ = o.path;
-    checksum_ = fnv1a_file(o.path);
+    source_ = o.path == "-" ? "" : o.path;
+    checksum_ = o.path == "-" ? 0 : fnv1a_file(o.path);   // stdin cannot be read twice
     LoadedCheckpoint ck = load_checkpoint(o.path);
     net_ = std::move(ck.net);
     const NetSpec& spec = net_->spec();

@@ -36,7 +36,7 @@ public:
     double accuracy(const Dataset& val);
     // One line for logs: the file and what runs.
     const std::string& describe() const { return describe_; }
-    const std::string& source() const { return source_; }   // the file read
+    const std::string& source() const { return source_; }   // the file read ("" for stdin)
     uint64_t checksum() const { return checksum_; }           // FNV-1a of its bytes
     const Network* network() const { return net_.get(); }
 

@@ -282,7 +282,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         char sum[24];
         std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)teacher->checksum());
         prov.attrs = {{"teacher", teacher->source()},
-                      {"teacher_checksum", teacher->source() == "-" ? "" : sum},
+                      {"teacher_checksum", teacher->source().empty() ? "" : sum},
                       {"distill", nlohmann::json({{"teacher_task", opt.distill.teacher.task},
                                                   {"teacher_arch", opt.distill.teacher.arch},
                                                   {"soft_labels", !opt.distill.teacher.soft_labels.empty()},

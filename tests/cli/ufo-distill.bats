@@ -107,6 +107,9 @@ print("%016x" % h)' "$D/task.h5")" ]
   done
   run --separate-stderr "$BIN/ufo-distill" -m "$D/task.h5" "${ST[@]}" -o "$D/task.h5"
   [ "$status" -eq 2 ]
+  run --separate-stderr "$BIN/ufo-distill" -m - --arch - "${ST[@]}" -o "$TMP/s.h5" < /dev/null
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"only one input can come from stdin"* ]]
 }
 
 @test "--resume is bit-exact: --stop-after then --resume equals one run" {
