@@ -55,12 +55,14 @@ rows+=("ViT teacher|$TEACHER|" "CNN alone|$OUT/alone.h5|" "CNN distilled|$OUT/di
           awk '$1 == "accuracy" {print $2}')
     b1=$("$BIN/ufo-bench" -m "$file" "${ex[@]}" -b 1 -t "$T" --reps 200 --warmup 20 -o jsonl 2>"$OUT/bench.err")
     mflops=$(sed -n 's/.*; \([0-9.]*\) MFLOP\/img forward.*/\1/p' "$OUT/bench.err" | head -1)
+    # Parameters stored in the file (a supernet holds every task's); FLOPs and speed are of what runs.
+    params=$(h5dump -a /num_params "$file" | sed -n 's/.*(0): *//p')
     b256=$("$BIN/ufo-bench" -m "$file" "${ex[@]}" -b 256 -t "$T" --reps 5 -o jsonl 2>/dev/null)
-    python3 - "$name" "$file" "$b1" "$b256" "$acc" "$(stat -c %s "$file")" "$mflops" <<'PY'
+    python3 - "$name" "$file" "$b1" "$b256" "$acc" "$(stat -c %s "$file")" "$mflops" "$params" <<'PY'
 import json, sys
-name, path, b1, b256, acc, size, mflops = sys.argv[1:]
+name, path, b1, b256, acc, size, mflops, params = sys.argv[1:]
 b1, b256 = json.loads(b1), json.loads(b256)
-print("\t".join([name, path, str(b1["params"]), str(int(size) // 1024), mflops,
+print("\t".join([name, path, params, str(int(size) // 1024), mflops,
                  "%.3f" % b1["median_ms"], "%.0f" % b256["img_per_s"], acc]))
 PY
   done
