@@ -35,5 +35,10 @@ bool same_file(const std::string& a, const std::string& b);
 
 // 64-bit FNV-1a of a file's bytes, for provenance (e.g. a parent checkpoint's checksum).
 uint64_t fnv1a_file(const std::string& path);
+// Such a checksum as recorded in files: 16 lower-case hex digits.
+std::string hex64(uint64_t v);
+// The time recorded in a file's `created` attribute, ISO 8601 UTC; SOURCE_DATE_EPOCH
+// (reproducible-builds convention) pins it, so identical runs give byte-identical files.
+std::string utc_now();
 
 }  // namespace ufo

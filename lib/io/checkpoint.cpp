@@ -19,16 +19,6 @@ namespace {
 constexpr const char* kFormat = "ufo-checkpoint";
 constexpr int64_t kFormatVersion = 1;
 
-// SOURCE_DATE_EPOCH (reproducible-builds convention) pins the time, so identical runs give
-// byte-identical files.
-std::string utc_now() {
-    std::time_t t = std::time(nullptr);
-    if (const char* e = std::getenv("SOURCE_DATE_EPOCH")) t = std::time_t(std::strtoll(e, nullptr, 10));
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return buf;
-}
-
 std::vector<hsize_t> hshape(const std::vector<int64_t>& s) { return {s.begin(), s.end()}; }
 
 // What every network writes: the task list, the image shape, the input normalisation and
@@ -344,9 +334,7 @@ void save_checkpoint(const std::string& path, const std::string& kind, const Net
         h5::set_attr(f, "/", "command", prov.command);
         h5::set_attr(f, "/", "created", utc_now());
         h5::set_attr(f, "/", "parent", prov.parent);
-        char sum[24];
-        std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)prov.parent_checksum);
-        h5::set_attr(f, "/", "parent_checksum", std::string(prov.parent.empty() ? "" : sum));
+        h5::set_attr(f, "/", "parent_checksum", prov.parent.empty() ? std::string() : hex64(prov.parent_checksum));
         if (!prov.parent_arch.empty()) h5::set_attr(f, "/", "parent_arch", prov.parent_arch);
         for (const auto& [name, value] : prov.attrs) h5::set_attr(f, "/", name, value);
         h5::set_attr(f, "/", "num_params", int64_t(m.num_params()));

@@ -33,17 +33,6 @@ struct ShuffleRng {
     }
 };
 
-std::string utc_now() {
-    // SOURCE_DATE_EPOCH makes outputs byte-reproducible (reproducible-builds.org convention).
-    std::time_t t = std::time(nullptr);
-    if (const char* e = std::getenv("SOURCE_DATE_EPOCH")) t = std::time_t(std::strtoll(e, nullptr, 10));
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::string tool_of(const std::string& command_line) {
     std::string first = command_line.substr(0, command_line.find(' '));
     auto slash = first.find_last_of('/');

@@ -17,23 +17,6 @@ namespace ufo {
 
 namespace {
 
-// SOURCE_DATE_EPOCH (reproducible-builds convention) pins the time, as in every ufo file.
-std::string utc_now() {
-    std::time_t t = std::time(nullptr);
-    if (const char* e = std::getenv("SOURCE_DATE_EPOCH")) t = std::time_t(std::strtoll(e, nullptr, 10));
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-std::string hex64(uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
-    return b;
-}
-
 void quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 h5::Handle check_id(hid_t id, herr_t (*close)(hid_t), const std::string& where, const std::string& what) {

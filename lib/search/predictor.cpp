@@ -152,19 +152,6 @@ void parse_tsv(const std::string& text, MeasuredTable& t) {
     });
 }
 
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    char b[32];
-    std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    return b;
-}
-
-std::string hex64(uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
-    return b;
-}
-
 // A float64 array of exactly `shape` at `dset`, every value within [lo, hi] (finite; the
 // default bound keeps sums of squares far from overflow).
 std::vector<double> read_doubles(const h5::File& f, const std::string& dset, const std::vector<hsize_t>& shape,

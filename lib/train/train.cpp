@@ -279,10 +279,8 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
     prov.parent = !opt.resume_path.empty() ? opt.resume_path : opt.init_path;
     if (!prov.parent.empty()) prov.parent_checksum = fnv1a_file(prov.parent);
     if (teacher) {
-        char sum[24];
-        std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)teacher->checksum());
         prov.attrs = {{"teacher", teacher->source()},
-                      {"teacher_checksum", teacher->source().empty() ? "" : sum},
+                      {"teacher_checksum", teacher->source().empty() ? "" : hex64(teacher->checksum())},
                       {"distill", nlohmann::json({{"teacher_task", opt.distill.teacher.task},
                                                   {"teacher_arch", opt.distill.teacher.arch},
                                                   {"soft_labels", !opt.distill.teacher.soft_labels.empty()},
