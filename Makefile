@@ -1,10 +1,11 @@
 # ufo — build, test, bench, demo, install, deps.
-# make [DEBUG=1] [SANITIZE=1] [CUDA=auto|0|1]
+# make [DEBUG=1] [SANITIZE=1] [CUDA=auto|0|1] [MPI=auto|0|1]
 SHELL      := /bin/bash
 MAKEFLAGS  += --jobs=$(shell nproc 2>/dev/null || echo 2)
 PREFIX     ?= /usr/local
 BUILD      ?= build
 CUDA       ?= auto
+MPI        ?= auto
 CXX        ?= g++
 NVCC       ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 
@@ -63,6 +64,17 @@ LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcuda
 CU_SRC     := $(wildcard kernels/*.cu)
 endif
 
+# MPI=auto builds multi-process training (lib/dist) when mpicxx exists; MPI=1 insists; MPI=0
+# never. Evaluated when used, not when the Makefile is read, so that `make test` on a fresh
+# machine builds with the Open MPI that its own `make deps` has just installed. Only
+# lib/dist/process_group.cpp sees -DUFO_MPI; the tools and unit tests link libmpi.
+MPICXX      = $(shell command -v mpicxx 2>/dev/null)
+USE_MPI     = $(if $(filter 0,$(MPI)),0,$(if $(or $(filter 1,$(MPI)),$(MPICXX)),1,0))
+# The C API only: OMPI_SKIP_MPICXX keeps the deprecated C++ bindings (and libmpi_cxx) out.
+MPI_CPPFLAGS = $(if $(filter 1,$(USE_MPI)),-DUFO_MPI=1 -DOMPI_SKIP_MPICXX=1 -DMPICH_SKIP_MPICXX=1 $(shell mpicxx --showme:compile))
+MPI_LIBS    = $(if $(filter 1,$(USE_MPI)),$(filter-out -lmpi_cxx,$(shell mpicxx --showme:link)))
+TOOL_LDLIBS = $(LDLIBS) $(MPI_LIBS)
+
 # Rebuild everything when the build mode changes (DEBUG, SANITIZE, CUDA).
 FLAGS_STAMP := $(BUILD)/.mode
 MODE_LINE  := $(CXX) $(OPT) cuda=$(USE_CUDA) blas=openmp
@@ -77,7 +89,7 @@ TEST_OBJ   := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 MAN        := $(wildcard man/*.1 man/*.7)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all test unit cli bench demo install deps check-deps clean man-check
+.PHONY: all test unit cli bench demo install deps check-deps clean man-check FORCE
 all: $(TOOLS)
 
 # --- dependencies -----------------------------------------------------------
@@ -86,7 +98,7 @@ all: $(TOOLS)
 DEB_PKGS := g++ make pkg-config clang libclang-rt-14-dev libomp-14-dev libboost-program-options-dev libboost-filesystem-dev \
             libhdf5-dev hdf5-tools libopenblas-dev libopenblas-openmp-dev liblapacke-dev libzstd-dev zlib1g-dev \
             libpng-dev libjpeg-dev nlohmann-json3-dev libgtest-dev bats bats-support bats-assert \
-            groff-base gnuplot-nox dataset-fashion-mnist python3 perl libjpeg-turbo-progs
+            groff-base gnuplot-nox dataset-fashion-mnist python3 perl libjpeg-turbo-progs libopenmpi-dev openmpi-bin
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
@@ -103,7 +115,15 @@ $(DEPS_STAMP):
 # --- build ------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(EXTRA_CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+# The MPI mode is kept in a stamp that changes only when the mode does, so that switching
+# MPI rebuilds the one file that depends on it (and relinks).
+$(BUILD)/obj/lib/dist/process_group.o: EXTRA_CPPFLAGS = $(MPI_CPPFLAGS)
+$(BUILD)/obj/lib/dist/process_group.o: $(BUILD)/.mpi
+$(BUILD)/.mpi: FORCE | $(DEPS_STAMP)
+	@if [ "$(MPI)" = 1 ] && [ -z "$(MPICXX)" ]; then echo "MPI=1 but mpicxx was not found (apt-get install libopenmpi-dev)" >&2; exit 1; fi
+	@m="mpi=$(USE_MPI)"; [ "$$(cat $@ 2>/dev/null)" = "$$m" ] || echo "$$m" > $@
 
 $(BUILD)/obj/%.cu.o: %.cu $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -114,14 +134,14 @@ $(BUILD)/libufo.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/ufo-%: $(BUILD)/obj/tools/ufo-%.o $(BUILD)/libufo.a
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(TOOL_LDLIBS)
 
 # Test-only tool that crafts bad HDF5 files for the Bats suite (plain HDF5 C API).
 $(BUILD)/h5edit: $(BUILD)/obj/tests/tools/h5edit.o
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/libufo.a
-	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lgtest -lgtest_main
+	$(CXX) $(LDFLAGS) $^ -o $@ $(TOOL_LDLIBS) -lgtest -lgtest_main
 
 # --- test -------------------------------------------------------------------
 test: unit cli man-check

@@ -1,5 +1,6 @@
 // ufo-bench — inference latency/throughput and training-step speed of a checkpoint or of an
 // architecture given by flags, over a grid of thread counts and batch sizes.
+#include "dist/process_group.h"
 #include "tool/arch_options.h"
 #include "tool/bench.h"
 #include "layers/blas.h"
@@ -15,6 +16,7 @@
 #include "train/optim.h"
 #include "base/rng.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -146,6 +148,11 @@ int main_body(int argc, char** argv) {
     const uint64_t seed = cli::seed(vm["seed"].as<std::string>());
 
     const bool table = vm.count("sample") || vm.count("archs");
+    // Under mpirun every process takes its rows of each global batch and the gradients are
+    // summed across them: only training steps exchange anything.
+    const int P = dist::size();
+    if (P > 1 && (!train || gemm_only || table))
+        throw UsageError("under mpirun only --train is timed (inference exchanges nothing between processes)");
     if (vm.count("sample") && vm.count("archs")) throw UsageError("give --sample N or --archs FILE, not both");
     if (table && !vm.count("model")) throw UsageError("--sample and --archs need an elastic model (-m)");
     if (table && (train || gemm_only)) throw UsageError("--sample and --archs time inference; drop --train and --gemm");
@@ -204,9 +211,11 @@ int main_body(int argc, char** argv) {
     double flops_per_img = train ? 3.0 * fwd_flops : fwd_flops;
     auto params = int64_t(model->num_active_params(active));
 
-    std::fprintf(stderr, "ufo-bench: %s: %s; task %s; %lld active params; %.4g MFLOP/img forward\n",
-                 name.c_str(), model->describe().c_str(), cfg.tasks[size_t(task)].name.c_str(),
-                 (long long)params, fwd_flops * 1e-6);
+    const bool root = dist::root();
+    if (root)
+        std::fprintf(stderr, "ufo-bench: %s: %s; task %s; %lld active params; %.4g MFLOP/img forward\n",
+                     name.c_str(), model->describe().c_str(), cfg.tasks[size_t(task)].name.c_str(),
+                     (long long)params, fwd_flops * 1e-6);
 
     std::unique_ptr<AdamW> opt;
     std::vector<float> grads;
@@ -223,7 +232,11 @@ int main_body(int argc, char** argv) {
     for (int t : threads) {
         set_threads(t);
         for (int B : batches) {
+            if (B < P) throw UsageError("option --batch: " + std::to_string(B) + " rows cannot be split across " +
+                                        std::to_string(P) + " processes");
             DataParallel dp(*model, B, train);
+            dp.set_processes(dist::rank(), P);
+            std::vector<double> allreduce_ms;   // per step, warm-up included
             Inputs in = random_inputs(cfg, B, classes, seed);
             std::function<void()> step;
             // --gemm: each shard's sgemm calls on its own thread, as DataParallel runs the model.
@@ -247,28 +260,45 @@ int main_body(int argc, char** argv) {
                     y.labels = in.labels.data();
                     y.smoothing = kSmoothing;
                     dp.train_step(*model, in.images.data(), y, B, active, grads.data());
+                    dist::barrier();   // the all-reduce's own time, not waiting for a slower rank
+                    const double a0 = dist::allreduce_seconds();
+                    dist::sum(grads.data(), grads.size());
+                    allreduce_ms.push_back((dist::allreduce_seconds() - a0) * 1e3);
                     model->update_statistics(dp.workspace(0));
                     opt->step(model->layout, model->params.data(), grads.data(), kLr);
                 };
             } else {
                 step = [&] { dp.forward(*model, in.images.data(), B, active); };
             }
-            std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: %d warm-up + %d reps\n", mode,
-                         t, B, warmup, reps);
+            if (root)
+                std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: %d warm-up + %d reps\n", mode,
+                             t, B, warmup, reps);
             auto ms = bench::time_reps(step, warmup, reps);
             auto row = bench::make_row(name, mode, B, t, ms, flops_per_img * B, params);
-            std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: median %.3f ms, %.1f img/s, "
-                         "%.1f GFLOP/s\n", mode, t, B, row.median_ms, row.img_per_s,
-                         row.gflop_per_s);
-            out.add(row);
+            row.processes = P;
+            if (P > 1) {   // rank 0's times; the all-reduce keeps every rank in step
+                std::vector<double> timed(allreduce_ms.end() - reps, allreduce_ms.end());
+                std::sort(timed.begin(), timed.end());
+                row.allreduce_ms = reps % 2 ? timed[size_t(reps / 2)] : 0.5 * (timed[size_t(reps / 2 - 1)] + timed[size_t(reps / 2)]);
+            }
+            if (root) {
+                std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: median %.3f ms, %.1f img/s, "
+                             "%.1f GFLOP/s", mode, t, B, row.median_ms, row.img_per_s, row.gflop_per_s);
+                if (P > 1)
+                    std::fprintf(stderr, "; %d processes, all-reduce %.3f ms (%.0f%%)", P, row.allreduce_ms,
+                                 100.0 * row.allreduce_ms / row.median_ms);
+                std::fprintf(stderr, "\n");
+                out.add(row);
+            }
         }
     }
-    out.finish();
+    if (root) out.finish();
     return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    dist::Session mpi(argc, argv);   // MPI when started by mpirun or srun
     return cli::run("ufo-bench", [&] { return main_body(argc, argv); });
 }

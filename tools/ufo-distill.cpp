@@ -1,6 +1,7 @@
 // ufo-distill — train a student network (a small CNN or ViT) from a teacher's soft predictions
 // and the labels (heterogeneous distillation; see man/ufo-distill.1).
 #include "base/common.h"
+#include "dist/process_group.h"
 #include "tool/arch_options.h"
 #include "tool/cli.h"
 #include "tool/train_log.h"
@@ -15,6 +16,7 @@ namespace po = boost::program_options;
 using namespace ufo;
 
 int main(int argc, char** argv) {
+    dist::Session mpi(argc, argv);   // MPI when started by mpirun or srun
     return cli::run("ufo-distill", [&]() -> int {
         TrainOptions o;
         o.tool = "ufo-distill";

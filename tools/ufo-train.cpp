@@ -1,4 +1,5 @@
 // ufo-train — train a network on HDF5 datasets (see man/ufo-train.1).
+#include "dist/process_group.h"
 #include "tool/arch_options.h"
 #include "tool/cli.h"
 #include "base/common.h"
@@ -16,6 +17,7 @@ namespace po = boost::program_options;
 using namespace ufo;
 
 int main(int argc, char** argv) {
+    dist::Session mpi(argc, argv);   // MPI when started by mpirun or srun
     return cli::run("ufo-train", [&]() -> int {
         TrainOptions o;
         TrainCliText text;

@@ -70,7 +70,8 @@ Format parse_format(const std::string& s) { return parse_table_format(s); }
 const std::vector<std::string>& columns() {
     static const std::vector<std::string> c{"model",   "mode",    "batch",  "threads",
                                             "reps",    "median_ms", "mean_ms", "std_ms",
-                                            "min_ms",  "img_per_s", "gflop_per_s", "params"};
+                                            "min_ms",  "img_per_s", "gflop_per_s", "params",
+                                            "processes", "allreduce_ms"};
     return c;
 }
 
@@ -94,7 +95,9 @@ std::vector<std::string> cells(const Row& r) {
             fixed(r.min_ms, kMsDigits),
             fixed(r.img_per_s, kRateDigits),
             fixed(r.gflop_per_s, kRateDigits),
-            std::to_string(r.params)};
+            std::to_string(r.params),
+            std::to_string(r.processes),
+            fixed(r.allreduce_ms, kMsDigits)};
 }
 
 std::vector<Column> table_columns() {

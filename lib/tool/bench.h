@@ -33,6 +33,8 @@ struct Row {
     double img_per_s = 0;  // batch / median
     double gflop_per_s = 0;
     int64_t params = 0;
+    int processes = 1;        // ranks of the run (mpirun); the batch is the global one
+    double allreduce_ms = 0;  // median per step of the gradient all-reduce (several processes)
 };
 
 // Fills the timing columns from the per-rep milliseconds. flops_per_batch is the work of one

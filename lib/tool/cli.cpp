@@ -2,6 +2,7 @@
 #include "tool/cli.h"
 #include "io/atomic_file.h"
 #include "base/common.h"
+#include "dist/process_group.h"
 
 #include <nlohmann/json.hpp>
 
@@ -16,24 +17,39 @@
 
 namespace ufo::cli {
 
+namespace {
+// One line on stderr (under MPI, ranks other than 0 name themselves); a failing rank ends the whole job
+// (the others may be waiting in a collective).
+int report(const char* tool, const char* what, int code, bool usage_hint = false) {
+    // A usage error is the same on every rank (same arguments): rank 0 alone says it, and the
+    // others give it a moment to do so before they end the job.
+    if (code == 2 && dist::size() > 1 && !dist::root()) {
+        sleep(2);
+        dist::abort(code);
+    }
+    const std::string who = dist::root() ? tool : std::string(tool) + ": rank " + std::to_string(dist::rank());
+    if (usage_hint)
+        std::fprintf(stderr, "%s: %s (see %s --help)\n", who.c_str(), what, tool);
+    else
+        std::fprintf(stderr, "%s: %s\n", who.c_str(), what);
+    if (dist::size() > 1) dist::abort(code);
+    return code;
+}
+}  // namespace
+
 int run(const char* tool, const std::function<int()>& body) {
     try {
         return body();
     } catch (const po::error& e) {
-        std::fprintf(stderr, "%s: %s (see %s --help)\n", tool, e.what(), tool);
-        return 2;
+        return report(tool, e.what(), 2, true);
     } catch (const ufo::UsageError& e) {
-        std::fprintf(stderr, "%s: %s\n", tool, e.what());
-        return 2;
+        return report(tool, e.what(), 2);
     } catch (const ufo::Error& e) {
-        std::fprintf(stderr, "%s: %s\n", tool, e.what());
-        return 1;
+        return report(tool, e.what(), 1);
     } catch (const std::bad_alloc&) {
-        std::fprintf(stderr, "%s: out of memory\n", tool);
-        return 1;
+        return report(tool, "out of memory", 1);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", tool, e.what());
-        return 1;
+        return report(tool, e.what(), 1);
     }
 }
 
@@ -164,7 +180,7 @@ std::string command_line(int argc, char** argv) {
 }
 
 Progress::Progress(std::string label, long total, const char* unit)
-    : label_(std::move(label)), total_(total), unit_(unit), enabled_(stderr_is_tty()),
+    : label_(std::move(label)), total_(total), unit_(unit), enabled_(stderr_is_tty() && dist::root()),
       start_(std::chrono::steady_clock::now()), last_(start_) {}
 
 void Progress::update(long done) {

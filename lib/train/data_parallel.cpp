@@ -43,9 +43,18 @@ ShardRows shard_rows(int s, int n, int B) {
     return {s * base + std::min(s, extra), base + (s < extra ? 1 : 0)};
 }
 
-void DataParallel::set_active(const Active& a, int shard, int B, bool train) {
+void DataParallel::set_processes(int rank, int size) {
+    if (size < 1 || rank < 0 || rank >= size) fail("", "internal error: process " + std::to_string(rank) + " of " + std::to_string(size));
+    proc_rank_ = rank;
+    proc_size_ = size;
+    if (size > 1) {   // this process's rows are gathered at their batch positions
+        probs_buf_.resize(size_t(max_batch_) * max_classes_);
+        logits_buf_.resize(size_t(max_batch_) * max_classes_);
+    }
+}
+
+void DataParallel::set_active(const Active& a, int shard, ShardRows r, int B, bool train) {
     Shard& sh = shards_[size_t(shard)];
-    const ShardRows r = rows(shard, B);
     sh.active = a;   // assignment reuses the vectors' capacity after the first step
     sh.active.first_sample = a.first_sample + r.first;
     sh.active.train = train;
@@ -90,9 +99,9 @@ void DataParallel::forward(const Network& net, const uint8_t* images, int B, con
         return;
     }
     const int K = net.spec().tasks[size_t(a.task)].num_classes;
-    for (int s = 0; s < n; ++s) set_active(a, s, B, false);
+    for (int s = 0; s < n; ++s) set_active(a, s, rows(s, n, {0, B}), B, false);
     run_shards(n, [&](int s) {
-        const ShardRows r = rows(s, B);
+        const ShardRows r = rows(s, n, {0, B});
         const Workspace& ws = *shards_[size_t(s)].ws;
         net.forward(*shards_[size_t(s)].ws, images + size_t(r.first) * image_size_, r.count, shards_[size_t(s)].active);
         std::memcpy(probs_buf_.data() + size_t(r.first) * K, ws.probs, sizeof(float) * r.count * K);
@@ -104,9 +113,9 @@ void DataParallel::forward(const Network& net, const uint8_t* images, int B, con
 
 // Forward, loss and backward of shard s's rows. d_logits carry 1/B, not 1/rows: the shards'
 // gradients sum to the batch mean.
-void DataParallel::shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, float* grads) {
+void DataParallel::shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, ShardRows r,
+                              float* grads) {
     Shard& sh = shards_[size_t(s)];
-    const ShardRows r = rows(s, B);
     const Active& a = sh.active;
     const int K = net.spec().tasks[size_t(a.task)].num_classes, R = r.count;
     Workspace& ws = *sh.ws;
@@ -134,14 +143,19 @@ StepResult DataParallel::train_step(Network& net, const uint8_t* images, const T
                                     float* grads) {
     if (B < 1 || B > max_batch_) fail("", "batch of " + std::to_string(B) + " rows exceeds the buffers");
     const int K = net.spec().tasks[size_t(a.task)].num_classes;
-    const int n = shards(B);
+    const ShardRows part = mine(B);
+    if (part.count < 1) fail("", "a batch of " + std::to_string(B) + " rows leaves process " + std::to_string(proc_rank_) +
+                                     " none; use a batch of at least " + std::to_string(proc_size_));
+    const int n = shards(part.count);
+    const bool gather = n > 1 || proc_size_ > 1;
     if (n > 1 && shards_[1].grads.empty()) fail("", "data-parallel buffers were allocated for inference");
-    for (int s = 0; s < n; ++s) set_active(a, s, B, true);
+    if (a.gates && proc_size_ > 1) std::fill(d_gates_.begin(), d_gates_.end(), 0.0f);   // other processes' rows
+    for (int s = 0; s < n; ++s) set_active(a, s, rows(s, n, part), B, true);
     run_shards(n, [&](int s) {
-        shard_step(net, images, y, B, s, grads);
-        const ShardRows r = rows(s, B);
+        const ShardRows r = rows(s, n, part);
+        shard_step(net, images, y, B, s, r, grads);
         const Workspace& ws = *shards_[size_t(s)].ws;
-        if (n > 1) {
+        if (gather) {
             std::memcpy(probs_buf_.data() + size_t(r.first) * K, ws.probs, sizeof(float) * r.count * K);
             std::memcpy(logits_buf_.data() + size_t(r.first) * K, ws.logits, sizeof(float) * r.count * K);
         }
@@ -168,12 +182,12 @@ StepResult DataParallel::train_step(Network& net, const uint8_t* images, const T
     StepResult res;
     double total = 0.0;
     for (int s = 0; s < n; ++s) {
-        total += double(shards_[size_t(s)].loss) * rows(s, B).count;
+        total += double(shards_[size_t(s)].loss) * rows(s, n, part).count;
         res.correct += shards_[size_t(s)].correct;
     }
-    res.loss = float(total / B);
-    probs_ = n > 1 ? probs_buf_.data() : shards_[0].ws->probs;
-    logits_ = n > 1 ? logits_buf_.data() : shards_[0].ws->logits;
+    res.loss = float(total / B);   // this process's share of the batch mean
+    probs_ = gather ? probs_buf_.data() : shards_[0].ws->probs;
+    logits_ = gather ? logits_buf_.data() : shards_[0].ws->logits;
     return res;
 }
 

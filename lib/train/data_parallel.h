@@ -47,6 +47,11 @@ public:
 
     int max_batch() const { return max_batch_; }
     int shards(int B) const;
+    // Data parallelism across processes (dist/process_group.h): train_step then runs only this
+    // process's rows of each batch, shard_rows(rank, size, B), and its gradients, loss and hits
+    // are this process's share of the batch's (the d_logits still carry 1/B), to be summed
+    // over the processes. probs()/logits() hold this process's rows at their batch positions.
+    void set_processes(int rank, int size);
 
     // Probabilities (and logits) of B rows: [B,K] of the active task until the next call.
     void forward(const Network& net, const uint8_t* images, int B, const Active& a);
@@ -74,13 +79,20 @@ private:
         int correct = 0;
         std::exception_ptr error;
     };
-    ShardRows rows(int shard, int B) const { return shard_rows(shard, shards(B), B); }
-    void set_active(const Active& a, int shard, int B, bool train);
-    void shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, float* grads);
+    // The rows of the batch this process computes (all of them in one process).
+    ShardRows mine(int B) const { return proc_size_ > 1 ? shard_rows(proc_rank_, proc_size_, B) : ShardRows{0, B}; }
+    // Shard s of n over `part`'s rows, as batch positions.
+    static ShardRows rows(int s, int n, ShardRows part) {
+        const ShardRows r = shard_rows(s, n, part.count);
+        return {part.first + r.first, r.count};
+    }
+    void set_active(const Active& a, int shard, ShardRows r, int B, bool train);
+    void shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, ShardRows r, float* grads);
     // Runs body(shard) for shards 0..n-1 on n threads; rethrows the first shard's exception.
     template <class F> void run_shards(int n, F&& body);
 
     int max_batch_ = 0, depth_ = 0, max_classes_ = 0;
+    int proc_rank_ = 0, proc_size_ = 1;
     size_t image_size_ = 0, num_floats_ = 0;
     std::vector<Shard> shards_;
     std::vector<float> probs_buf_, logits_buf_;   // [max_batch, K] gathered from the shards

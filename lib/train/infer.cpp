@@ -2,6 +2,7 @@
 #include "train/infer.h"
 
 #include "base/common.h"
+#include "dist/process_group.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,23 +19,49 @@ void predict_batches(const Network& m, DataParallel& dp, const uint8_t* images, 
     }
 }
 
-EvalResult evaluate(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a) {
-    EvalResult r;
+namespace {
+// Cross-entropy sum and top-1 hits over rows [first, first + n) of ds.
+void eval_rows(const Network& m, DataParallel& dp, const Dataset& ds, int64_t first, int64_t n, const Active& a,
+               double& loss, int64_t& right) {
     const int K = m.spec().tasks[a.task].num_classes;
+    predict_batches(m, dp, ds.images.data() + size_t(first) * ds.image_size(), n, a,
+                    [&](int64_t at, int B, const float* probs) {
+                        for (int b = 0; b < B; ++b) {
+                            const float* p = probs + size_t(b) * K;
+                            const int y = ds.labels[first + at + b];
+                            loss -= std::log(std::max(p[y], 1e-30f));
+                            if (int(std::max_element(p, p + K) - p) == y) ++right;
+                        }
+                    });
+}
+
+EvalResult finish(double loss, int64_t right, int64_t n) {
+    EvalResult r;
+    r.n = n;
+    r.loss = n ? loss / n : 0.0;
+    r.accuracy = n ? double(right) / n : 0.0;
+    return r;
+}
+}  // namespace
+
+EvalResult evaluate(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a) {
     double loss = 0.0;
     int64_t right = 0;
-    predict_batches(m, dp, ds.images.data(), ds.n, a, [&](int64_t first, int B, const float* probs) {
-        for (int b = 0; b < B; ++b) {
-            const float* p = probs + size_t(b) * K;
-            const int y = ds.labels[first + b];
-            loss -= std::log(std::max(p[y], 1e-30f));
-            if (int(std::max_element(p, p + K) - p) == y) ++right;
-        }
-    });
-    r.n = ds.n;
-    r.loss = ds.n ? loss / ds.n : 0.0;
-    r.accuracy = ds.n ? double(right) / ds.n : 0.0;
-    return r;
+    eval_rows(m, dp, ds, 0, ds.n, a, loss, right);
+    return finish(loss, right, ds.n);
+}
+
+EvalResult evaluate_across_processes(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a) {
+    if (dist::size() == 1) return evaluate(m, dp, ds, a);
+    // Process r takes rows [n r / P, n (r + 1) / P), computed in 64 bits.
+    const int64_t n = ds.n, P = dist::size(), r = dist::rank();
+    const int64_t first = n * r / P, count = n * (r + 1) / P - first;
+    double sums[2] = {0.0, 0.0};
+    int64_t right = 0;
+    if (count > 0) eval_rows(m, dp, ds, first, count, a, sums[0], right);
+    sums[1] = double(right);
+    dist::sum(sums, 2);
+    return finish(sums[0], int64_t(sums[1]), n);
 }
 
 void check_fits(const NetSpec& cfg, const Dataset& ds, const std::string& where) {

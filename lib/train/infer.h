@@ -23,6 +23,10 @@ void predict_batches(const Network& m, DataParallel& dp, const uint8_t* images, 
 // Loss and accuracy of the active sub-network on a labelled dataset.
 EvalResult evaluate(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a);
 
+// The same, split across the processes of a run (dist/process_group.h): every process
+// evaluates a contiguous slice and the sums are reduced. Every process must call it.
+EvalResult evaluate_across_processes(const Network& m, DataParallel& dp, const Dataset& ds, const Active& a);
+
 // "<file>: images are HxWxC but the model takes hxwxc" when the dataset does not fit.
 void check_fits(const NetSpec& cfg, const Dataset& ds, const std::string& where);
 

@@ -1,6 +1,7 @@
 // policy.cpp — the dense and Task-MoE step policies.
 #include "train/policy.h"
 
+#include "dist/process_group.h"
 #include "base/common.h"
 #include "base/rng.h"
 #include "nn/elastic.h"
@@ -82,7 +83,7 @@ public:
         if (!frozen_ && o_.freeze_at >= 0 && step >= o_.freeze_at) {
             settle(net);
             frozen_ = true;
-            std::fprintf(stderr, "ufo-train: routes frozen at step %lld\n", (long long)step);
+            if (dist::root()) std::fprintf(stderr, "ufo-train: routes frozen at step %lld\n", (long long)step);
         }
     }
     void passes(const Network& net, int64_t step, std::vector<Pass>& out) override {

@@ -1,6 +1,8 @@
 // run_state.cpp — signals and the options record of a training run.
 #include "train/run_state.h"
 
+#include "dist/process_group.h"
+
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -75,7 +77,7 @@ void warn_changed_options(const std::string& tool, const std::string& ckpt, cons
         if (a.contains(it.key()) && a[it.key()] != it.value())
             diff += (diff.empty() ? "" : ", ") + it.key() + " " + a[it.key()].dump() + " -> " + it.value().dump();
     if (!diff.empty())
-        std::fprintf(stderr, "%s: warning: %s was written with other options (%s); the resumed run will "
+        if (dist::root()) std::fprintf(stderr, "%s: warning: %s was written with other options (%s); the resumed run will "
                              "not match an uninterrupted one\n", tool.c_str(), ckpt.c_str(), diff.c_str());
 }
 

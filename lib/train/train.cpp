@@ -5,6 +5,7 @@
 
 #include "base/common.h"
 #include "base/rng.h"
+#include "dist/process_group.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "layers/blas.h"
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <thread>
 
 namespace ufo {
 
@@ -71,7 +73,7 @@ void set_up_elastic(const TrainOptions& opt, Network& net, const LoadedCheckpoin
     }
     vit->cfg.elastic = want;
     vit->cfg.validate(where);
-    std::fprintf(stderr, "ufo-train: elastic space of 10^%.1f sub-networks (%s)\n", log10_space_size(want),
+    if (dist::root()) std::fprintf(stderr, "ufo-train: elastic space of 10^%.1f sub-networks (%s)\n", log10_space_size(want),
                  vit->cfg.describe().c_str());
 }
 
@@ -122,7 +124,7 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
         net->init_weights(mix_seed(opt.seed, 0x1417));   // the fresh head's start
         const InitReport rep = init_from(*net, *from.net, opt.new_head);
         set_up_elastic(opt, *net, ck);
-        std::fprintf(stderr, "%s: started from %s (%zu tensors, %s head)\n", opt.tool.c_str(), opt.init_path.c_str(), rep.copied,
+        if (dist::root()) std::fprintf(stderr, "%s: started from %s (%zu tensors, %s head)\n", opt.tool.c_str(), opt.init_path.c_str(), rep.copied,
                      rep.head_copied ? "its" : "a fresh");
         return net;
     }
@@ -136,7 +138,14 @@ std::unique_ptr<Network> make_network(const TrainOptions& opt, const NetFactory&
 
 int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, const TrainHooks& hooks) {
     TrainOptions opt = opt_in;
-    if (opt.threads > 0) set_threads(opt.threads);
+    // Processes of the run (mpirun): each computes its rows of every batch; rank 0 alone logs
+    // and writes. Without -t, the processes on one machine share its cores.
+    const int P = dist::size();
+    const bool root = dist::root();
+    if (opt.threads > 0)
+        set_threads(opt.threads);
+    else if (dist::local_size() > 1)
+        set_threads(std::max(1, int(std::thread::hardware_concurrency()) / dist::local_size()));
     if (opt.out_path == "-") fail("-", "the model cannot go to stdout, which carries the training log");
     if (opt.tasks.empty()) opt.tasks.push_back(TaskSpec{opt.task_name, opt.train_path, opt.val_path, 0, 1.0f, 1.0f});
     const bool multi = opt.tasks.size() > 1;
@@ -151,8 +160,10 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         cli::check_outputs({ckpt_path}, inputs);
         cli::check_outputs({opt.out_path}, {opt.resume_path});
     }
-    { AtomicPath probe(opt.out_path); }   // fail on a bad output path before any work
-    { AtomicPath probe(ckpt_path); }
+    if (root) {   // fail on a bad output path before any work
+        { AtomicPath probe(opt.out_path); }
+        { AtomicPath probe(ckpt_path); }
+    }
     if (opt.batch < 1) fail("", "option --batch must be positive");
     if (opt.router.tau_start <= 0 || opt.router.tau_end <= 0) fail("", "the router temperature must be positive");
 
@@ -173,6 +184,8 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         }
         if (r.train.n < r.batch)
             fail(r.train_path, std::to_string(r.train.n) + " images are fewer than one batch of " + std::to_string(r.batch));
+        if (r.batch < P)
+            fail("", "a batch of " + std::to_string(r.batch) + " cannot be split across " + std::to_string(P) + " processes");
     }
     // Distillation: the teacher is read and checked against the data before any training.
     std::unique_ptr<Teacher> teacher;
@@ -185,9 +198,11 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                                  "or distil from the teacher checkpoint (-m)");
         teacher = std::make_unique<Teacher>(to, runs[0].train, runs[0].train_path, std::max(runs[0].batch, opt.eval_batch));
         if (!runs[0].val_path.empty()) teacher_val_acc = teacher->accuracy(runs[0].val);
-        std::fprintf(stderr, "%s: teacher %s", opt.tool.c_str(), teacher->describe().c_str());
-        if (teacher_val_acc >= 0) std::fprintf(stderr, ", validation accuracy %.4f", teacher_val_acc);
-        std::fprintf(stderr, "; alpha %g, temperature %g\n", opt.distill.alpha, opt.distill.temperature);
+        if (root) {
+            std::fprintf(stderr, "%s: teacher %s", opt.tool.c_str(), teacher->describe().c_str());
+            if (teacher_val_acc >= 0) std::fprintf(stderr, ", validation accuracy %.4f", teacher_val_acc);
+            std::fprintf(stderr, "; alpha %g, temperature %g\n", opt.distill.alpha, opt.distill.temperature);
+        }
     }
     int64_t spe = 0;   // an epoch is one pass over the task with the most steps per epoch
     int maxB = 0;
@@ -246,7 +261,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
             // and units. A fresh run's moments are still zero; they are permuted with their
             // weights all the same, as sorting a network mid-training must.
             const int n = sort_by_importance(static_cast<ViT&>(net), {adam.m.data(), adam.v.data()});
-            std::fprintf(stderr, "ufo-train: importance sorting reordered heads or hidden units in %d places\n", n);
+            if (root) std::fprintf(stderr, "ufo-train: importance sorting reordered heads or hidden units in %d places\n", n);
         }
         policy = make_sandwich_policy(net, so, net.frozen());
     } else if (teacher) {
@@ -259,6 +274,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
 
     std::vector<float> grads(net.params.size(), 0.0f);
     DataParallel dp(net, maxB, true);
+    dp.set_processes(dist::rank(), P);
     std::vector<std::vector<uint8_t>> batch_img(runs.size());
     std::vector<std::vector<int32_t>> batch_lab(runs.size());
     std::vector<int64_t> batch_step(runs.size(), -1);
@@ -268,9 +284,16 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         batch_img[t].resize(size_t(runs[t].batch) * runs[t].train.image_size());
         batch_lab[t].resize(size_t(runs[t].batch));
     }
-    std::fprintf(stderr, "%s: %s%s, %zu parameters, %d task%s, %lld steps\n", opt.tool.c_str(), net.describe().c_str(),
-                 multi ? " Task-MoE supernet" : "", net.num_params(), int(runs.size()), multi ? "s" : "",
-                 (long long)total);
+    if (root) {
+        std::fprintf(stderr, "%s: %s%s, %zu parameters, %d task%s, %lld steps", opt.tool.c_str(), net.describe().c_str(),
+                     multi ? " Task-MoE supernet" : "", net.num_params(), int(runs.size()), multi ? "s" : "",
+                     (long long)total);
+        if (P > 1) std::fprintf(stderr, "; %d processes, %d thread%s each", P, get_threads(), get_threads() > 1 ? "s" : "");
+        std::fprintf(stderr, "\n");
+        if (P > 1 && net.whole_batch())
+            std::fprintf(stderr, "%s: note: BatchNorm statistics are each process's own rows, so the run differs from one "
+                                 "process's\n", opt.tool.c_str());
+    }
 
     // The parent's checksum is taken now: a resumed run may later overwrite that very file.
     Provenance prov;
@@ -303,28 +326,32 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         st.adam_v = adam.v;
         st.train_options = options_json(opt);
         st.routes_frozen = policy->routes_frozen();
-        save_checkpoint(path, kind, net, prov, &st, opt.zstd);
+        if (root) save_checkpoint(path, kind, net, prov, &st, opt.zstd);
     };
 
-    cli::Progress progress("train", total, "step");
+    cli::Progress progress("train", total, "step");   // rank 0's only
     const auto t0 = std::chrono::steady_clock::now();
     auto interval_start = t0;
     int64_t interval_images = 0;
     const int64_t start = int64_t(st.step);
     std::vector<Pass> passes;
     PassRunner runner;
+    std::vector<double> pass_sums;   // per pass: loss share, hits (summed over the processes)
     for (int64_t step = start; step < total; ++step) {
-        if (int sig = stop_signal()) {
+        if (int sig = dist::max(stop_signal())) {   // a signal to any process stops them all here
             save_state(ckpt_path, step);
+            dist::barrier();   // no process exits (and has the launcher end the job) before rank 0 has written
             progress.finish();
-            std::fprintf(stderr, "%s: stopped by signal %d at step %lld; checkpoint %s\n", opt.tool.c_str(), sig, (long long)step,
-                         ckpt_path.c_str());
+            if (root)
+                std::fprintf(stderr, "%s: stopped by signal %d at step %lld; checkpoint %s\n", opt.tool.c_str(), sig,
+                             (long long)step, ckpt_path.c_str());
             return 128 + sig;
         }
         policy->before_step(net, step);
         std::fill(grads.begin(), grads.end(), 0.0f);
         passes.clear();
         policy->passes(net, step, passes);
+        pass_sums.assign(passes.size() * 2, 0.0);
         runner.begin_step();
         for (const Pass& p : passes) {
             TaskData& r = runs[size_t(p.task)];
@@ -332,27 +359,38 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                 r.fill_batch(p.task, step, opt.seed, opt.augment, batch_img[size_t(p.task)].data(),
                              batch_lab[size_t(p.task)].data(), batch_index.data());
                 batch_step[size_t(p.task)] = step;
-                if (teacher && p.from_teacher) {   // the teacher sees the student's (augmented) batch
+                if (teacher && p.from_teacher) {   // the teacher sees this process's rows of the student's batch
                     const size_t K = size_t(spec.tasks[size_t(p.task)].num_classes);
+                    const ShardRows part = P > 1 ? shard_rows(dist::rank(), P, r.batch) : ShardRows{0, r.batch};
                     teacher_probs.resize(size_t(r.batch) * K);
-                    teacher->probs(teacher_probs.data(), batch_img[size_t(p.task)].data(), batch_index.data(), r.batch,
-                                   opt.distill.temperature);
+                    teacher->probs(teacher_probs.data() + size_t(part.first) * K,
+                                   batch_img[size_t(p.task)].data() + size_t(part.first) * r.train.image_size(),
+                                   batch_index.data() + part.first, part.count, opt.distill.temperature);
                     runner.provide_teacher(teacher_probs.data(), teacher_probs.size());
                 }
             }
             const StepResult sr = runner.run(net, dp, p, batch_img[size_t(p.task)].data(),
                                              batch_lab[size_t(p.task)].data(), r.batch, opt.label_smoothing, grads.data());
-            if (!std::isfinite(sr.loss))
+            const size_t i = size_t(&p - passes.data());
+            pass_sums[2 * i] = sr.loss;
+            pass_sums[2 * i + 1] = sr.correct;
+        }
+        // One process: nothing to do. Several: the batch's gradients and figures are the sums of
+        // every process's share.
+        dist::sum(grads.data(), grads.size());
+        dist::sum(pass_sums.data(), pass_sums.size());
+        for (size_t i = 0; i < passes.size(); ++i) {
+            const TaskData& r = runs[size_t(passes[i].task)];
+            if (!std::isfinite(pass_sums[2 * i]))
                 fail(r.train_path, "training diverged (loss is not finite) at step " + std::to_string(step + 1) +
                                        "; lower --lr");
-            auto& l = logs[size_t(p.task)];
-            l.loss_sum += sr.loss;
-            l.correct += sr.correct;
+            auto& l = logs[size_t(passes[i].task)];
+            l.loss_sum += float(pass_sums[2 * i]);
+            l.correct += int64_t(pass_sums[2 * i + 1]);
             l.count += r.batch;
             l.steps += 1;
             interval_images += r.batch;
         }
-        if (hooks.all_reduce) hooks.all_reduce(grads);
         clip_grad_norm(grads, opt.clip);
         const float lr = lr_at(uint64_t(step), uint64_t(total), uint64_t(warmup), opt.lr, opt.min_lr);
         adam.step(net.layout, net.params.data(), grads.data(), lr, &policy->lr_mults());
@@ -376,7 +414,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                 row.elapsed = std::chrono::duration<double>(now - t0).count();
                 row.teacher_val_acc = teacher_val_acc;
                 if ((row.has_val = !runs[t].val_path.empty())) {
-                    const EvalResult e = evaluate(net, dp, runs[t].val, policy->eval_active(net, int(t)));
+                    const EvalResult e = evaluate_across_processes(net, dp, runs[t].val, policy->eval_active(net, int(t)));
                     row.val_loss = e.loss;
                     row.val_acc = e.accuracy;
                 }
@@ -384,7 +422,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                     row.task = spec.tasks[t].name;
                     policy->describe_task(net, int(t), row.route, row.p_own);
                 }
-                if (hooks.log) hooks.log(row);
+                if (hooks.log && root) hooks.log(row);
                 l = TrainState::TaskLog{};
             }
             interval_start = std::chrono::steady_clock::now();
@@ -393,15 +431,19 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
         if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && !last) save_state(ckpt_path, step + 1);
         if (opt.stop_after > 0 && step + 1 - start >= opt.stop_after && !last) {
             save_state(ckpt_path, step + 1);
-            std::fprintf(stderr, "%s: stopped after %lld steps as asked; checkpoint %s\n", opt.tool.c_str(),
-                         (long long)opt.stop_after, ckpt_path.c_str());
+            dist::barrier();
+            if (root)
+                std::fprintf(stderr, "%s: stopped after %lld steps as asked; checkpoint %s\n", opt.tool.c_str(),
+                             (long long)opt.stop_after, ckpt_path.c_str());
             return 0;
         }
     }
     progress.finish();
     policy->settle(net);
-    save_checkpoint(opt.out_path, kind, net, prov, nullptr, opt.zstd);
-    std::fprintf(stderr, "%s: wrote %s\n", opt.tool.c_str(), opt.out_path.c_str());
+    if (root) {
+        save_checkpoint(opt.out_path, kind, net, prov, nullptr, opt.zstd);
+        std::fprintf(stderr, "%s: wrote %s\n", opt.tool.c_str(), opt.out_path.c_str());
+    }
     return 0;
 }
 

@@ -97,10 +97,7 @@ struct LogRow {
 };
 
 struct TrainHooks {
-    std::function<void(const LogRow&)> log;   // one call per task and log interval
-    // Where multi-process training sums gradients (and log sums) across processes; a no-op
-    // in one process. grads: a buffer of the network's layout.
-    std::function<void(std::vector<float>& grads)> all_reduce;
+    std::function<void(const LogRow&)> log;   // one call per task and log interval (rank 0 alone under MPI)
 };
 
 // Builds the fresh network of a new run from the data: `spec` holds the tasks (names, class

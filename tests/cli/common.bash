@@ -227,3 +227,25 @@ tensor_differs() {
   a=$(h5data "$1" "$3") && b=$(h5data "$2" "$4") || return 1
   [ -n "$a" ] && [ "$a" != "$b" ] || { echo "$3 of $1 equals $4 of $2" | fail; return 1; }
 }
+
+# ---------------------------------------------------------------- multi-process (MPI) suites
+#   weights_max_diff A.h5 B.h5
+#       The largest |a - b| over every float tensor of two checkpoints of one architecture
+#       (every dataset outside /arch and /train_state), read by h5dump.
+#   mpi_run N CMD...
+#       mpirun with N processes as root on this small machine (--oversubscribe), ranks' output
+#       to the caller's stdout/stderr.
+weights_max_diff() {
+  local t
+  for t in $(h5ls -r "$1" | awk '$2 == "Dataset" && $1 !~ /^\/arch\// && $1 !~ /^\/train_state/ {print $1}'); do
+    paste <(h5data "$1" "$t" | sed 's/^DATA{//; s/}$//' | tr ',' '\n') \
+          <(h5data "$2" "$t" | sed 's/^DATA{//; s/}$//' | tr ',' '\n')
+  done | awk 'BEGIN { m = 0 } { d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%.3g\n", m }'
+}
+
+mpi_run() {
+  local n=$1
+  shift
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+    mpirun -np "$n" --oversubscribe "$@"
+}

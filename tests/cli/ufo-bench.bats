@@ -4,7 +4,7 @@
 load common
 
 TINY=(--preset tiny)
-HEADER=model,mode,batch,threads,reps,median_ms,mean_ms,std_ms,min_ms,img_per_s,gflop_per_s,params
+HEADER=model,mode,batch,threads,reps,median_ms,mean_ms,std_ms,min_ms,img_per_s,gflop_per_s,params,processes,allreduce_ms
 
 @test "ufo-bench --help exits 0 and lists --reps" {
   run "$BIN/ufo-bench" --help
@@ -133,5 +133,5 @@ assert abs(ft / fi - 3) < 0.1, (fi, ft)
     -b 1 -t 1 --reps 1 --warmup 0 -o csv
   assert_success
   [ "${lines[0]}" = "$HEADER" ]
-  [[ ${lines[1]} == pytorch-eager,infer,1,1,1,*,2684554 ]]
+  [[ ${lines[1]} == pytorch-eager,infer,1,1,1,*,2684554,1,0.000 ]]
 }

@@ -88,8 +88,8 @@ TEST(BenchPrint, CsvHeaderAndRows) {
     ASSERT_EQ(l.size(), 3u);
     EXPECT_EQ(l[0],
               "model,mode,batch,threads,reps,median_ms,mean_ms,std_ms,min_ms,img_per_s,"
-              "gflop_per_s,params");
-    EXPECT_EQ(l[1], "arch,infer,1,1,2,3.000,3.000,1.414,2.000,333.33,0.33,10");
+              "gflop_per_s,params,processes,allreduce_ms");
+    EXPECT_EQ(l[1], "arch,infer,1,1,2,3.000,3.000,1.414,2.000,333.33,0.33,10,1,0.000");
     // A comma in the model path is quoted, not a new column.
     EXPECT_EQ(l[2].rfind("\"a,b.h5\",train,2,1,1,10.000,", 0), 0u) << l[2];
 }

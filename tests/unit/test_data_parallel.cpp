@@ -108,12 +108,65 @@ void compare(bool supernet, int B, int task, int threads) {
     EXPECT_GT(gsum, 1e-3);   // the comparison is not between two zero buffers
 }
 
+// What P processes compute between them (dist/process_group.h): each takes its rows of the
+// batch (on `threads` threads), and the shares of gradients, loss, hits and gate gradients are
+// summed as the all-reduce would; each process's probabilities fill its rows.
+StepOut run_processes(const Case& s, int P, int threads, int B, int task) {
+    set_threads(threads);
+    StepOut total;
+    for (int rank = 0; rank < P; ++rank) {
+        ViT m(s.cfg);
+        m.init_weights(5);
+        Rng r(9);
+        for (const auto& t : m.layout)
+            for (size_t i = 0; i < t.size; ++i) m.params[t.offset + i] += 0.05f * r.normal();
+        std::vector<float> grads;
+        DataParallel dp(m, B, true);
+        dp.set_processes(rank, P);
+        Active a = active_full(m.cfg, task);
+        if (!s.gates.empty()) a.gates = s.gates.data();
+        const StepResult res = test::train_step(dp, m, s.images.data(), s.labels.data(), B, a, 0.1f, 0.7f, grads);
+        const int K = m.cfg.tasks[size_t(task)].num_classes;
+        const ShardRows mine = shard_rows(rank, P, B);
+        if (rank == 0) {
+            total.grads.assign(grads.size(), 0.0f);
+            total.probs.assign(size_t(B) * K, 0.0f);
+            if (!s.gates.empty()) total.d_gates.assign(size_t(s.cfg.depth) * B * 2, 0.0f);
+        }
+        for (size_t i = 0; i < grads.size(); ++i) total.grads[i] += grads[i];
+        std::copy(dp.probs() + size_t(mine.first) * K, dp.probs() + size_t(mine.first + mine.count) * K,
+                  total.probs.begin() + long(mine.first) * K);
+        for (size_t i = 0; i < total.d_gates.size(); ++i) total.d_gates[i] += dp.d_gates()[i];
+        total.loss += res.loss;
+        total.correct += res.correct;
+    }
+    return total;
+}
+
+void compare_processes(bool supernet, int B, int task, int P, int threads) {
+    RestoreThreads restore;
+    const Case s = make_setup(supernet, B);
+    const StepOut one = run(s, 1, B, task);
+    const StepOut shared = run_processes(s, P, threads, B, task);
+    expect_close(one.probs, shared.probs, "probs");
+    expect_close(one.grads, shared.grads, "grads");
+    expect_close(one.d_gates, shared.d_gates, "d_gates");
+    EXPECT_NEAR(one.loss, shared.loss, 1e-5f * std::fabs(one.loss));
+    EXPECT_EQ(one.correct, shared.correct);
+}
+
 }  // namespace
 
 TEST(DataParallel, EvenSplitMatchesOneShard) { compare(false, 4, 0, 2); }
 TEST(DataParallel, UnevenSplitMatchesOneShard) { compare(false, 5, 0, 3); }
 TEST(DataParallel, MoreThreadsThanRows) { compare(false, 2, 0, 4); }
 TEST(DataParallel, MixingGatesAndRouterGradientsMatchOneShard) { compare(true, 5, 1, 2); }
+
+// Several processes (mpirun): each process's share, summed over the processes, is the batch's
+// step, with and without threads inside a process, for even and uneven splits.
+TEST(DataParallel, ProcessSharesSumToTheBatch) { compare_processes(false, 6, 0, 2, 1); }
+TEST(DataParallel, ProcessSharesUnevenWithThreads) { compare_processes(false, 7, 0, 3, 2); }
+TEST(DataParallel, ProcessSharesOfMixingGatesAndRouter) { compare_processes(true, 5, 1, 2, 2); }
 
 TEST(DataParallel, ForwardMatchesOneShardAndShardsCount) {
     RestoreThreads restore;
