@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
                         "       ufo-distill --soft-labels PRED.h5 TRAIN.h5 ... -o STUDENT.h5\n"
                         "Trains a student on alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * cross-entropy,\n"
                         "the teacher running forward only on the student's augmented batch. Log as TSV (or --json)\n"
-                        "on stdout, with the teacher's validation accuracy."))
+                        "on stdout, with the teacher's validation accuracy. Runs under mpirun as ufo-train does."))
             return 0;
         if (o.train_path.empty()) throw po::error("a training dataset is required");
         // --arch here is the teacher's; the student's architecture helpers must not see it.

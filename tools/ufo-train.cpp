@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
                         "Usage: ufo-train [options] TRAIN.h5 [--val VAL.h5] -o MODEL.h5\n"
                         "       ufo-train [options] --task A=TRAIN.h5[,VAL.h5] --task B=... -o SUPERNET.h5\n"
                         "Trains a ViT or a CNN (one task) or a Task-MoE supernet (several); metrics as TSV\n"
-                        "(or --json) on stdout."))
+                        "(or --json) on stdout. Under mpirun or srun (a build with MPI): one of N processes\n"
+                        "sharing each global batch; see ufo-train(1), MULTIPLE PROCESSES."))
             return 0;
         for (const auto& a : task_args) {
             const auto eq = a.find('=');

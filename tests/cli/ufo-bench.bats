@@ -20,11 +20,12 @@ HEADER=model,mode,batch,threads,reps,median_ms,mean_ms,std_ms,min_ms,img_per_s,g
   [ "${lines[0]}" = "$HEADER" ]
   IFS=, read -r -a r1 <<<"${lines[1]}"
   IFS=, read -r -a r2 <<<"${lines[2]}"
-  [ "${#r1[@]}" -eq 12 ]
+  [ "${#r1[@]}" -eq 14 ]
   [ "${r1[0]}" = arch ] && [ "${r1[1]}" = infer ]
   [ "${r1[2]}" = 1 ] && [ "${r2[2]}" = 2 ]     # batch
   [ "${r1[3]}" = 1 ] && [ "${r1[4]}" = 2 ]     # threads, reps
   [ "${r1[11]}" -gt 0 ]                        # params
+  [ "${r1[12]}" = 1 ] && [ "${r1[13]}" = 0.000 ] # processes, allreduce_ms (one process)
   # Progress is on stderr, never mixed into the table.
   [ -n "$stderr" ]
 }
