@@ -15,13 +15,13 @@ namespace ufo::dist {
 
 namespace {
 int g_rank = 0, g_size = 1, g_local = 1;
-bool g_mpi = false;   // MPI_Init was called (and MPI_Finalize is due)
+[[maybe_unused]] bool g_mpi = false;   // MPI_Init was called (and MPI_Finalize is due)
 double g_allreduce_s = 0.0;
 
 // Launchers set these in every process they start (Open MPI's mpirun, MPICH/Hydra and Slurm
 // with PMI, PMIx). A tool run by hand has none of them and never touches MPI, which keeps it
 // free of Open MPI's singleton start-up.
-bool launched_by_mpi() {
+[[maybe_unused]] bool launched_by_mpi() {
     for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
         if (std::getenv(v)) return true;
     return false;
@@ -57,6 +57,13 @@ Session::Session(int& argc, char**& argv) {
 #else
     (void)argc;
     (void)argv;
+    // N copies of a build without MPI would each train on every row and race for the same
+    // output file: refuse instead.
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+        if (const char* n = std::getenv(v); n && std::atoi(n) > 1) {
+            std::fprintf(stderr, "ufo: started as one of %s processes, but this build has no MPI (make MPI=1)\n", n);
+            std::exit(2);
+        }
 #endif
 }
 
