@@ -36,16 +36,17 @@ STUDENT=(--family cnn --preset small --steps "$STEPS" -b 128 --lr 4e-3 --crop-pa
          --val "$OUT/val.h5" --log-every 500 --task-name "$TASK_NAME")
 stage "CNN alone: $STEPS steps"
 [ -f "$OUT/alone.h5" ] || "$BIN/ufo-train" "$OUT/train.h5" "${STUDENT[@]}" -o "$OUT/alone.h5" > "$OUT/alone.tsv"
+DIST=$OUT/distilled-alpha$ALPHA-t$TEMPERATURE   # one student per setting
 stage "CNN distilled from $TEACHER: $STEPS steps, alpha $ALPHA, temperature $TEMPERATURE"
-[ -f "$OUT/distilled.h5" ] || "$BIN/ufo-distill" -m "$TEACHER" "$OUT/train.h5" "${STUDENT[@]}" --alpha "$ALPHA" \
-    --temperature "$TEMPERATURE" -o "$OUT/distilled.h5" > "$OUT/distilled.tsv"
+[ -f "$DIST.h5" ] || "$BIN/ufo-distill" -m "$TEACHER" "$OUT/train.h5" "${STUDENT[@]}" --alpha "$ALPHA" \
+    --temperature "$TEMPERATURE" -o "$DIST.h5" > "$DIST.tsv"
 
 stage "compression table on the test split"
 rows=()
 [ -n "${SUPERNET:-}" ] && rows+=("task supernet|$SUPERNET|--task $TASK_NAME")
 [ -n "${TASK:-}" ] && rows+=("task sub-network|$TASK|")
 [ -n "${CHIP:-}" ] && rows+=("chip sub-network|$CHIP|")
-rows+=("ViT teacher|$TEACHER|" "CNN alone|$OUT/alone.h5|" "CNN distilled|$OUT/distilled.h5|")
+rows+=("ViT teacher|$TEACHER|" "CNN alone|$OUT/alone.h5|" "CNN distilled (alpha $ALPHA, T $TEMPERATURE)|$DIST.h5|")
 {
   printf 'stage\tfile\tparams\tfile_kb\tmflops\tlatency_b1_ms\timg_per_s_b256\ttest_acc\n'
   for r in "${rows[@]}"; do
