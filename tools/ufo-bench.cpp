@@ -237,6 +237,7 @@ int main_body(int argc, char** argv) {
             DataParallel dp(*model, B, train);
             dp.set_processes(dist::rank(), P);
             std::vector<double> allreduce_ms;   // per step, warm-up included
+            allreduce_ms.reserve(size_t(warmup + reps));
             Inputs in = random_inputs(cfg, B, classes, seed);
             std::function<void()> step;
             // --gemm: each shard's sgemm calls on its own thread, as DataParallel runs the model.
@@ -276,11 +277,8 @@ int main_body(int argc, char** argv) {
             auto ms = bench::time_reps(step, warmup, reps);
             auto row = bench::make_row(name, mode, B, t, ms, flops_per_img * B, params);
             row.processes = P;
-            if (P > 1) {   // rank 0's times; the all-reduce keeps every rank in step
-                std::vector<double> timed(allreduce_ms.end() - reps, allreduce_ms.end());
-                std::sort(timed.begin(), timed.end());
-                row.allreduce_ms = reps % 2 ? timed[size_t(reps / 2)] : 0.5 * (timed[size_t(reps / 2 - 1)] + timed[size_t(reps / 2)]);
-            }
+            if (P > 1)   // rank 0's times; the all-reduce keeps every rank in step
+                row.allreduce_ms = bench::stats({allreduce_ms.end() - reps, allreduce_ms.end()}).median;
             if (root) {
                 std::fprintf(stderr, "ufo-bench: %s threads %d batch %d: median %.3f ms, %.1f img/s, "
                              "%.1f GFLOP/s", mode, t, B, row.median_ms, row.img_per_s, row.gflop_per_s);

@@ -28,14 +28,6 @@ double g_allreduce_s = 0.0;
 }
 }  // namespace
 
-bool built_with_mpi() {
-#ifdef UFO_MPI
-    return true;
-#else
-    return false;
-#endif
-}
-
 Session::Session(int& argc, char**& argv) {
 #ifdef UFO_MPI
     if (!launched_by_mpi()) return;

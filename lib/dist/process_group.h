@@ -25,7 +25,6 @@ int rank();                    // 0 .. size()-1
 int size();                    // 1 without MPI
 inline bool root() { return rank() == 0; }
 int local_size();              // ranks on this machine (1 without MPI)
-bool built_with_mpi();
 
 // In-place element-wise sums over all ranks. The float version runs in buckets of
 // kBucketFloats, one MPI_Allreduce each in buffer order, and adds the time it spent to

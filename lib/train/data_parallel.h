@@ -52,6 +52,8 @@ public:
     // are this process's share of the batch's (the d_logits still carry 1/B), to be summed
     // over the processes. probs()/logits() hold this process's rows at their batch positions.
     void set_processes(int rank, int size);
+    // The rows of a batch of B that this process computes (all of them in one process).
+    ShardRows mine(int B) const { return proc_size_ > 1 ? shard_rows(proc_rank_, proc_size_, B) : ShardRows{0, B}; }
 
     // Probabilities (and logits) of B rows: [B,K] of the active task until the next call.
     void forward(const Network& net, const uint8_t* images, int B, const Active& a);
@@ -79,8 +81,6 @@ private:
         int correct = 0;
         std::exception_ptr error;
     };
-    // The rows of the batch this process computes (all of them in one process).
-    ShardRows mine(int B) const { return proc_size_ > 1 ? shard_rows(proc_rank_, proc_size_, B) : ShardRows{0, B}; }
     // Shard s of n over `part`'s rows, as batch positions.
     static ShardRows rows(int s, int n, ShardRows part) {
         const ShardRows r = shard_rows(s, n, part.count);

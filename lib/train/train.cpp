@@ -361,7 +361,7 @@ int train(const TrainOptions& opt_in, const NetFactory& make, bool arch_given, c
                 batch_step[size_t(p.task)] = step;
                 if (teacher && p.from_teacher) {   // the teacher sees this process's rows of the student's batch
                     const size_t K = size_t(spec.tasks[size_t(p.task)].num_classes);
-                    const ShardRows part = P > 1 ? shard_rows(dist::rank(), P, r.batch) : ShardRows{0, r.batch};
+                    const ShardRows part = dp.mine(r.batch);
                     teacher_probs.resize(size_t(r.batch) * K);
                     teacher->probs(teacher_probs.data() + size_t(part.first) * K,
                                    batch_img[size_t(p.task)].data() + size_t(part.first) * r.train.image_size(),
