@@ -74,6 +74,8 @@ USE_MPI     = $(if $(filter 0,$(MPI)),0,$(if $(or $(filter 1,$(MPI)),$(MPICXX)),
 MPI_CPPFLAGS = $(if $(filter 1,$(USE_MPI)),-DUFO_MPI=1 -DOMPI_SKIP_MPICXX=1 -DMPICH_SKIP_MPICXX=1 $(shell mpicxx --showme:compile))
 MPI_LIBS    = $(if $(filter 1,$(USE_MPI)),$(filter-out -lmpi_cxx,$(shell mpicxx --showme:link)))
 TOOL_LDLIBS = $(LDLIBS) $(MPI_LIBS)
+# ONNX export (lib/export): the ONNX protobuf classes and ONNX's model checker.
+ONNX_LIBS   = -lonnx -lonnx_proto -lprotobuf
 
 # Rebuild everything when the build mode changes (DEBUG, SANITIZE, CUDA).
 FLAGS_STAMP := $(BUILD)/.mode
@@ -98,7 +100,8 @@ all: $(TOOLS)
 DEB_PKGS := g++ make pkg-config clang libclang-rt-14-dev libomp-14-dev libboost-program-options-dev libboost-filesystem-dev \
             libhdf5-dev hdf5-tools libopenblas-dev libopenblas-openmp-dev liblapacke-dev libzstd-dev zlib1g-dev \
             libpng-dev libjpeg-dev nlohmann-json3-dev libgtest-dev bats bats-support bats-assert \
-            groff-base gnuplot-nox dataset-fashion-mnist python3 perl libjpeg-turbo-progs libopenmpi-dev openmpi-bin
+            groff-base gnuplot-nox dataset-fashion-mnist python3 perl libjpeg-turbo-progs libopenmpi-dev openmpi-bin \
+            libonnx-dev libprotobuf-dev python3-onnx python3-h5py
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
@@ -135,13 +138,14 @@ $(BUILD)/libufo.a: $(LIB_OBJ)
 
 $(BUILD)/ufo-%: $(BUILD)/obj/tools/ufo-%.o $(BUILD)/libufo.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(TOOL_LDLIBS)
+$(BUILD)/ufo-export: TOOL_LDLIBS += $(ONNX_LIBS)
 
 # Test-only tool that crafts bad HDF5 files for the Bats suite (plain HDF5 C API).
 $(BUILD)/h5edit: $(BUILD)/obj/tests/tools/h5edit.o
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/libufo.a
-	$(CXX) $(LDFLAGS) $^ -o $@ $(TOOL_LDLIBS) -lgtest -lgtest_main
+	$(CXX) $(LDFLAGS) $^ -o $@ $(TOOL_LDLIBS) $(ONNX_LIBS) -lgtest -lgtest_main
 
 # --- test -------------------------------------------------------------------
 test: unit cli man-check
