@@ -91,8 +91,15 @@ TEST_OBJ   := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 MAN        := $(wildcard man/*.1 man/*.7)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all test unit cli bench demo install deps check-deps clean man-check FORCE
-all: $(TOOLS)
+# The HDF5 filter plugin for zstd (id 32015): HDF5_PLUGIN_PATH=$(BUILD)/plugins lets h5dump,
+# h5py and every other HDF5 program read ufo's compressed files; `make install` puts it in the
+# directory HDF5 searches by default (H5_DEFAULT_PLUGINDIR of the installed HDF5).
+PLUGIN     := $(BUILD)/plugins/libufo_h5zstd.so
+HDF5_PUBCONF = $(firstword $(wildcard /usr/include/hdf5/serial/H5pubconf.h /usr/include/H5pubconf.h))
+HDF5_PLUGIN_DIR ?= $(or $(shell sed -n 's/^\#define H5_DEFAULT_PLUGINDIR "\(.*\)"/\1/p' $(HDF5_PUBCONF) 2>/dev/null),/usr/local/hdf5/lib/plugin)
+
+.PHONY: all test unit cli bench demo install install-plugin deps check-deps clean man-check FORCE
+all: $(TOOLS) $(PLUGIN)
 
 # --- dependencies -----------------------------------------------------------
 # clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and libomp-14-dev (omp.h for
@@ -140,6 +147,14 @@ $(BUILD)/ufo-%: $(BUILD)/obj/tools/ufo-%.o $(BUILD)/libufo.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(TOOL_LDLIBS)
 $(BUILD)/ufo-export: TOOL_LDLIBS += $(ONNX_LIBS)
 
+# Only the two H5PLget_* entry points are exported: the filter's own symbols stay inside the
+# plugin, whatever program (libufo included) loads it. Built for any x86-64 (no AVX2) and never
+# sanitized, since it is loaded by programs that are not (h5dump, python3).
+$(PLUGIN): plugins/h5z_zstd.cpp lib/io/zstd_filter.cpp lib/io/zstd_filter.h | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) -Ilib $(HDF5_CFLAGS) -std=c++17 -Wall -Wextra -O2 -DNDEBUG -fPIC -shared -fvisibility=hidden \
+	  plugins/h5z_zstd.cpp lib/io/zstd_filter.cpp -o $@ $(HDF5_LIBS) -lzstd
+
 # Test-only tool that crafts bad HDF5 files for the Bats suite (plain HDF5 C API).
 $(BUILD)/h5edit: $(BUILD)/obj/tests/tools/h5edit.o
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -153,7 +168,9 @@ test: unit cli man-check
 unit: $(BUILD)/unit-tests
 	$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 $(BUILD)/unit-tests --gtest_brief=1
 
-cli: $(TOOLS) $(BUILD)/h5edit
+# ONNX Runtime (npm, into build/ort) checks the ONNX files ufo-export writes.
+cli: $(TOOLS) $(PLUGIN) $(BUILD)/h5edit
+	@scripts/ort-setup >/dev/null
 	$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) UFO_BIN=$(abspath $(BUILD)) bats tests/cli
 
 man-check: | $(DEPS_STAMP)
@@ -232,11 +249,16 @@ demo: $(TOOLS)
 	examples/demo.sh
 
 # --- install ----------------------------------------------------------------
-install: $(TOOLS)
+install: $(TOOLS) install-plugin
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/
+
+# The plugin goes where HDF5 looks without HDF5_PLUGIN_PATH (override with HDF5_PLUGIN_DIR=).
+install-plugin: $(PLUGIN)
+	install -d $(DESTDIR)$(HDF5_PLUGIN_DIR)
+	install -m 644 $(PLUGIN) $(DESTDIR)$(HDF5_PLUGIN_DIR)/
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)

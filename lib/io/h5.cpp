@@ -1,5 +1,7 @@
-// h5.cpp — RAII HDF5 access and the zstd filter (id 32015).
+// h5.cpp — RAII HDF5 access; registers the zstd filter (id 32015, io/zstd_filter.h) in-process.
 #include "io/h5.h"
+
+#include "io/zstd_filter.h"
 
 #include "base/common.h"
 #include "base/bounds.h"
@@ -44,98 +46,6 @@ Handle plist(hid_t cls) {
     if (p < 0) fail("hdf5", "cannot create property list");
     return Handle(p, H5Pclose);
 }
-
-// ---------------------------------------------------------------- zstd filter
-// The exact size of a decompressed chunk of the read in progress (0: unknown, capped at 1 GiB).
-// read_any sets it from the dataset's chunk shape. A filtered chunk is always a whole chunk, and
-// HDF5 copies a whole chunk out of whatever the filter returns, so a frame that decodes to any
-// other size (a forged or truncated frame header) must fail, or HDF5 reads past the buffer; and
-// a forged header cannot make the filter allocate more than one chunk.
-thread_local size_t t_chunk_bytes = 0;
-constexpr size_t kUnknownChunkCap = size_t(1) << 30;
-size_t chunk_limit() { return t_chunk_bytes ? t_chunk_bytes : kUnknownChunkCap; }
-
-size_t zstd_decompress_unknown_size(size_t nbytes, size_t* buf_size, void** buf) {
-    // Frames written without a content size (streaming writers) are decoded incrementally.
-    ZSTD_DStream* ds = ZSTD_createDStream();
-    if (!ds) return 0;
-    size_t cap = std::min(std::max<size_t>(nbytes * 4, 1 << 16), chunk_limit()), used = 0;
-    auto* out = static_cast<char*>(H5allocate_memory(cap, false));
-    ZSTD_inBuffer in{*buf, nbytes, 0};
-    size_t r = 1;
-    while (out && r != 0) {
-        if (used == cap) {
-            if (cap >= chunk_limit()) {  // more than the chunk can hold: corrupt or hostile
-                H5free_memory(out);
-                out = nullptr;
-                break;
-            }
-            size_t ncap = std::min(cap * 2, chunk_limit());
-            auto* grown = static_cast<char*>(H5allocate_memory(ncap, false));
-            if (grown) std::memcpy(grown, out, used);
-            H5free_memory(out);
-            out = grown;
-            cap = ncap;
-            if (!out) break;
-        }
-        ZSTD_outBuffer ob{out, cap, used};
-        r = ZSTD_decompressStream(ds, &ob, &in);
-        used = ob.pos;
-        if (ZSTD_isError(r) || (r != 0 && in.pos == in.size && ob.pos < ob.size)) {
-            H5free_memory(out);
-            out = nullptr;
-        }
-    }
-    ZSTD_freeDStream(ds);
-    if (out && t_chunk_bytes && used != t_chunk_bytes) {
-        H5free_memory(out);
-        out = nullptr;
-    }
-    if (!out) return 0;
-    H5free_memory(*buf);
-    *buf = out;
-    *buf_size = cap;
-    return used;
-}
-
-// HDF5 filter callback: returns the new data size, 0 on failure (HDF5 then fails the I/O).
-size_t zstd_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_values[], size_t nbytes,
-                   size_t* buf_size, void** buf) {
-    if (flags & H5Z_FLAG_REVERSE) {
-        unsigned long long n = ZSTD_getFrameContentSize(*buf, nbytes);
-        if (n == ZSTD_CONTENTSIZE_ERROR) return 0;
-        if (n == ZSTD_CONTENTSIZE_UNKNOWN) return zstd_decompress_unknown_size(nbytes, buf_size, buf);
-        if (n > chunk_limit() || (t_chunk_bytes && n != t_chunk_bytes)) return 0;
-        void* out = H5allocate_memory(n ? n : 1, false);
-        if (!out) return 0;
-        size_t r = ZSTD_decompress(out, n, *buf, nbytes);
-        if (ZSTD_isError(r) || r != n) {
-            H5free_memory(out);
-            return 0;
-        }
-        H5free_memory(*buf);
-        *buf = out;
-        *buf_size = n ? n : 1;
-        return n;
-    }
-    int level = cd_nelmts > 0 ? int(cd_values[0]) : ZSTD_CLEVEL_DEFAULT;
-    size_t cap = ZSTD_compressBound(nbytes);
-    void* out = H5allocate_memory(cap, false);
-    if (!out) return 0;
-    size_t r = ZSTD_compress(out, cap, *buf, nbytes, level);
-    if (ZSTD_isError(r)) {
-        H5free_memory(out);
-        return 0;
-    }
-    H5free_memory(*buf);
-    *buf = out;
-    *buf_size = cap;
-    return r;
-}
-
-const H5Z_class2_t kZstdClass = {
-    H5Z_CLASS_T_VERS, kZstdFilter, 1, 1, "zstd", nullptr, nullptr, zstd_filter,
-};
 
 // ---------------------------------------------------------------- files
 const unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
@@ -389,9 +299,9 @@ void read_any(const File& f, const std::string& dset, void* out, const std::vect
         int64_t bytes = 0;
         if (ok && bounds::mul(elems, int64_t(H5Tget_size(t.get())), &bytes)) chunk_bytes = size_t(bytes);
     }
-    t_chunk_bytes = chunk_bytes;
+    set_expected_chunk_bytes(chunk_bytes);
     const herr_t r = H5Dread(d.get(), spec.mem(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
-    t_chunk_bytes = 0;
+    set_expected_chunk_bytes(0);
     if (r < 0) fail(f.path(), "cannot read " + dset + " (truncated or corrupt data)");
 }
 

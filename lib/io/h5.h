@@ -5,14 +5,14 @@
 #pragma once
 #include <hdf5.h>
 
+#include "io/zstd_filter.h"
+
 #include <cstdint>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 namespace ufo::h5 {
-
-inline constexpr H5Z_filter_t kZstdFilter = 32015;
 
 // Registers filter 32015 with libzstd. Idempotent and thread-safe; File calls it.
 void register_zstd();
