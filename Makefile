@@ -245,7 +245,7 @@ $(FUZZ_BUILD)/seed_images: tests/fuzz/seed_images.cpp | $(FUZZ_STAMP)
 bench: $(TOOLS)
 	scripts/bench-compare
 
-demo: $(TOOLS)
+demo: $(TOOLS) $(PLUGIN)
 	examples/demo.sh
 
 # --- install ----------------------------------------------------------------

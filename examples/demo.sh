@@ -5,7 +5,8 @@
 #   sub-network -> infer -> bench; then One-for-All on the fashion sub-network: elastic
 #   training -> sampling table (latency, FLOPs, accuracy on a validation split) -> GP-NAS
 #   predictor (ufo-search eval, fit) -> the most accurate sub-network within half the largest's
-#   latency (ufo-search select) -> extract it -> infer, bench; summary tables at the end.
+#   latency (ufo-search select) -> extract it -> infer, bench; deploy: the fashion sub-network
+#   exported to ONNX (ufo-export) and run by ONNX Runtime on the test split; summary tables.
 # Outputs go to demo-out/ (UFO_DEMO_OUT overrides).
 # Knobs: DEMO_STEPS (default 900), DEMO_ELASTIC_STEPS (default 300), DEMO_SAMPLES (default 22),
 # DEMO_THREADS (default: all cores). The long version is examples/one-for-all.sh.
@@ -94,6 +95,16 @@ for round in 1 2 3; do
   "$BIN/ufo-bench" -m "$OUT/fashion-chip.h5" -b 1 -t "$T" --reps 100 --warmup 10 -o jsonl >> "$OUT/fashion-chip-bench.jsonl"
 done
 
+say "deploy: export the fashion sub-network to ONNX; ONNX Runtime predicts the test split"
+"$BIN/ufo-export" "$OUT/fashion.h5" -o "$OUT/fashion.onnx" --json > "$OUT/fashion-export.json"
+# ONNX Runtime reads raw pixels: h5dump decodes the compressed test split with ufo's HDF5 plugin.
+HDF5_PLUGIN_PATH="$BIN/plugins" h5dump -d /images -b LE -o "$OUT/fashion-test.u8" "$DATA/fashion-test.h5" > /dev/null
+"$ROOT/scripts/ort-setup" > /dev/null
+"$ROOT/scripts/ort-infer" "$OUT/fashion.onnx" "$OUT/fashion-test.u8" --threads "$T" --logits > "$OUT/fashion-ort.tsv"
+"$BIN/ufo-infer" -m "$OUT/fashion.h5" "$DATA/fashion-test.h5" -t "$T" --logits > "$OUT/fashion-logits.tsv"
+"$ROOT/scripts/logits-diff" "$OUT/fashion-logits.tsv" "$OUT/fashion-ort.tsv" > "$OUT/fashion-ort-diff.tsv"
+rm -f "$OUT/fashion-test.u8"
+
 say "summary ($(( $(date +%s) - start )) s in all; supernet training $(cat "$OUT/supernet-train.seconds") s)"
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
@@ -146,4 +157,16 @@ print("| latency budget ms | chosen sub-network (ufo-search select, then ufo-ext
 print("|---:|---|---:|---:|---:|---:|:---:|")
 print(f"| {budget:.3f} | {sel['arch']} | {chip['subnet_params']:,} | {sel['accuracy'] * 100:.2f} / {val['accuracy'] * 100:.2f} | "
       f"{test['accuracy'] * 100:.2f} | {sel['latency_ms']:.3f} / {b1:.3f} | {'yes' if b1 <= budget else 'no'} |")
+ex = json.load(open(f"{out}/fashion-export.json"))
+diff = tsv(f"{out}/fashion-ort-diff.tsv")[0]
+ufo_rows = {r["index"]: r for r in tsv(f"{out}/fashion-logits.tsv")}
+ort_rows = tsv(f"{out}/fashion-ort.tsv")
+ort_acc = sum(r["prediction"] == ufo_rows[r["index"]]["label"] for r in ort_rows) / len(ort_rows)
+print()
+print("Deployment: the fashion sub-network as ONNX (ufo-export), run by ONNX Runtime on the test split:")
+print()
+print("| ONNX file | opset | nodes | KB | test images | predictions equal to ufo-infer's | max abs logit diff | test acc % (ONNX Runtime) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| fashion.onnx | {ex['opset']} | {ex['nodes']} | {ex['bytes'] / 1024:.0f} | {diff['rows']} | {diff['predictions_equal']} | "
+      f"{float(diff['max_abs_diff']):.1e} | {ort_acc * 100:.2f} |")
 PY
