@@ -73,14 +73,7 @@ int main_body(int argc, char** argv) {
     const Network* net = ck.net.get();
     const NetSpec& spec = net->spec();
     if (spec.tasks.empty()) fail(where, "has no task head (a shared backbone for new tasks), so there is nothing to export");
-    int task = 0;
-    if (vm.count("task")) {
-        task = spec.task_index(task_name, where);
-    } else if (spec.tasks.size() > 1) {
-        std::string all;
-        for (size_t i = 0; i < spec.tasks.size(); ++i) all += (i ? ", " : "") + spec.tasks[i].name;
-        fail(where, "has " + std::to_string(spec.tasks.size()) + " tasks (" + all + "); choose one with --task");
-    }
+    int task = spec.choose_task(task_name, vm.count("task") > 0, where);
     const TaskInfo info = spec.tasks[size_t(task)];
 
     // A supernet is cut along the task's route, and a sub-architecture out of what remains:

@@ -268,14 +268,7 @@ int main_body(int argc, char** argv) {
     const Network& m = *ck.net;
     const NetSpec& cfg = m.spec();
     const auto* vit = dynamic_cast<const ViT*>(&m);
-    int t = 0;
-    if (vm.count("task")) {
-        t = cfg.task_index(task_name, model_path);
-    } else if (cfg.tasks.size() > 1) {
-        std::string all;
-        for (size_t i = 0; i < cfg.tasks.size(); ++i) all += (i ? ", " : "") + cfg.tasks[i].name;
-        fail(model_path, "has " + std::to_string(cfg.tasks.size()) + " tasks (" + all + "); choose one with --task");
-    }
+    const int t = cfg.choose_task(task_name, vm.count("task") > 0, model_path);
     if (cfg.tasks.empty()) fail(model_path, "has no task head (a shared backbone for new tasks), so it predicts nothing");
     if (vit && vit->cfg.ffn_sets > 1 && !vit->cfg.is_supernet())
         fail(model_path, "has " + std::to_string(vit->cfg.ffn_sets) + " FFN sets per block but is not a Task-MoE supernet");

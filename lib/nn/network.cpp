@@ -25,6 +25,16 @@ int NetSpec::task_index(const std::string& name, const std::string& where) const
     fail(where, "no task " + name + " (tasks: " + all + ")");
 }
 
+int NetSpec::choose_task(const std::string& name, bool named, const std::string& where) const {
+    if (named) return task_index(name, where);
+    if (tasks.size() > 1) {
+        std::string all;
+        for (size_t i = 0; i < tasks.size(); ++i) all += (i ? ", " : "") + tasks[i].name;
+        fail(where, "has " + std::to_string(tasks.size()) + " tasks (" + all + "); choose one with --task");
+    }
+    return 0;
+}
+
 namespace {
 constexpr std::pair<Part, const char*> kParts[] = {{Part::Embed, "embed"}, {Part::Attn, "attn"}, {Part::Ffn, "ffn"},
                                                    {Part::Norm, "norm"},   {Part::Head, "head"}, {Part::Router, "router"},

@@ -35,6 +35,9 @@ struct NetSpec {
     int max_classes() const;
     // Index of the task called `name`; else "<where>: no task NAME (tasks: a, b)".
     int task_index(const std::string& name, const std::string& where) const;
+    // The task a tool runs: `name` when given (named), else the only one; with several and no
+    // name, "<where>: has 2 tasks (a, b); choose one with --task".
+    int choose_task(const std::string& name, bool named, const std::string& where) const;
 };
 
 // ---------------------------------------------------------------- parameter roles
