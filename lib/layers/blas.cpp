@@ -6,6 +6,12 @@
 
 namespace ufo {
 
+// OpenBLAS chooses its kernels per CPU when it loads, or as OPENBLAS_CORETYPE says.
+const char* blas_kernels() {
+    const char* core = openblas_get_corename();
+    return core ? core : "unknown";
+}
+
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc) {
     if (M == 0 || N == 0) return;

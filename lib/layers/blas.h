@@ -8,6 +8,9 @@ namespace ufo {
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
 
+// The kernels OpenBLAS runs (its core name, e.g. "SkylakeX"): for benchmark reports.
+const char* blas_kernels();
+
 // The one piece of process-wide configuration: OpenMP and OpenBLAS thread counts together.
 void set_threads(int n);
 int get_threads();
