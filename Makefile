@@ -45,7 +45,7 @@ BLAS_DIR   := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CPPFLAGS   := -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu/openblas-openmp $(HDF5_CFLAGS)
 CXXFLAGS   += -std=c++17 -Wall -Wextra -Wno-unused-parameter -fopenmp -MMD -MP $(OPT)
 LDLIBS     = $(HDF5_LIBS) -lboost_program_options -lboost_filesystem -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -llapacke \
-             -lzstd -lpng -ljpeg -lz -lpthread
+             -ldnnl -lzstd -lpng -ljpeg -lz -lpthread
 LDFLAGS    += -fopenmp $(LDSAN)
 
 # CUDA=auto builds kernels/*.cu when nvcc exists; CUDA=1 insists; CUDA=0 never.
@@ -108,7 +108,7 @@ DEB_PKGS := g++ make pkg-config clang libclang-rt-14-dev libomp-14-dev libboost-
             libhdf5-dev hdf5-tools libopenblas-dev libopenblas-openmp-dev liblapacke-dev libzstd-dev zlib1g-dev \
             libpng-dev libjpeg-dev nlohmann-json3-dev libgtest-dev bats bats-support bats-assert \
             groff-base gnuplot-nox dataset-fashion-mnist python3 perl libjpeg-turbo-progs libopenmpi-dev openmpi-bin \
-            libonnx-dev libprotobuf-dev python3-onnx python3-h5py
+            libonnx-dev libprotobuf-dev python3-onnx python3-h5py libdnnl-dev
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PKGS)

@@ -236,6 +236,7 @@ int main_body(int argc, char** argv) {
                                         std::to_string(P) + " processes");
             DataParallel dp(*model, B, train);
             dp.set_processes(dist::rank(), P);
+            if (!train) dp.pack_weights();
             std::vector<double> allreduce_ms;   // per step, warm-up included
             allreduce_ms.reserve(size_t(warmup + reps));
             Inputs in = random_inputs(cfg, B, classes, seed);

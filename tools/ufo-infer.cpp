@@ -314,6 +314,7 @@ int main_body(int argc, char** argv) {
                                     : "image files have no labels, so there is no summary (use a dataset)");
 
     DataParallel dp(m, int(std::min<int64_t>(batch, std::max<int64_t>(in.n, 1))), false);
+    dp.pack_weights();
     std::unique_ptr<PredictionsWriter> writer;
     if (out) {
         PredictionsInfo info;

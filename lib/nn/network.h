@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "layers/packed_matmul.h"
+
 namespace ufo {
 
 struct TaskInfo {
@@ -173,6 +175,9 @@ struct Workspace {
     int max_batch = 0;
     bool training = false;
     std::vector<float> buf;
+    // Set for inference on weights that stay fixed while the workspace lives: the products
+    // then run with weights packed once (layers/packed_matmul.h). Null: the plain kernels.
+    std::unique_ptr<PackedMatmuls> packed;
     float* logits = nullptr;     // [B,K] of the active task
     float* probs = nullptr;      // [B,K] softmax of logits
     float* d_logits = nullptr;   // [B,K] written by the loss (training)

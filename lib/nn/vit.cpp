@@ -477,6 +477,13 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
     if (B > act.max_batch) fail("", "batch larger than the activation buffers");
     const int T = cfg.tokens(), C = cfg.dim, P = cfg.num_patches(), pd = cfg.patch_dim(), hd = cfg.head_dim();
     const int N = B * T;
+    // A fixed model's products run with packed weights when the caller asked for them
+    // (DataParallel::pack_weights); else, and for weights gathered per call, the plain kernel.
+    auto linear = [&](float* out, int ldo, const float* inp, int ldi, const float* w, int ldw, const float* b, int n,
+                      int ic, int oc, bool accumulate) {
+        if (act.packed) act.packed->forward(out, ldo, inp, ldi, w, ldw, b, n, ic, oc, accumulate);
+        else matmul_forward(out, ldo, inp, ldi, w, ldw, b, n, ic, oc, accumulate);
+    };
 
     float scale[4], shift[4];
     for (int c = 0; c < cfg.img_c; ++c) {
@@ -484,7 +491,7 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
         shift[c] = -cfg.in_mean[c] / cfg.in_std[c];
     }
     patchify_forward(act.patches, images, B, cfg.img_h, cfg.img_w, cfg.img_c, cfg.patch, scale, shift);
-    matmul_forward(act.emb, C, act.patches, pd, p.patch_w, pd, p.patch_b, B * P, pd, C, false);
+    linear(act.emb, C, act.patches, pd, p.patch_w, pd, p.patch_b, B * P, pd, C, false);
     tokens_forward(act.res[0], act.emb, p.cls, p.pos, B, T, C);
 
     // Task-MoE gates [depth,B,2]: drawn from the task's router, or given by the caller.
@@ -508,7 +515,7 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
 
         layernorm_forward(s.ln1, s.ln1_mean, s.ln1_rstd, x, C, w.ln1_w, w.ln1_b, N, 1, C);
         if (A == Af) {
-            matmul_forward(s.qkv, 3 * A, s.ln1, C, w.qkv_w, C, w.qkv_b, N, C, 3 * Af, false);
+            linear(s.qkv, 3 * A, s.ln1, C, w.qkv_w, C, w.qkv_b, N, C, 3 * Af, false);
         } else {   // the first nh heads of q, k and v, gathered into one weight: one product
             qkv_rows_gather(act.qkv_w_part, act.qkv_b_part, w.qkv_w, w.qkv_b, Af, A, C);
             matmul_forward(s.qkv, 3 * A, s.ln1, C, act.qkv_w_part, C, w.qkv_b ? act.qkv_b_part : nullptr, N, C,
@@ -526,19 +533,19 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
         const float* ffn_in;
         if (cfg.parallel_block) {   // y = x + proj(attn) + ffn(ln1)
             std::memcpy(y, x, sizeof(float) * size_t(N) * C);
-            matmul_forward(y, C, s.atty, A, w.proj_w, Af, w.proj_b, N, A, C, true);
+            linear(y, C, s.atty, A, w.proj_w, Af, w.proj_b, N, A, C, true);
             ffn_in = s.ln1;
         } else {                    // x1 = x + proj(attn); y = x1 + ffn(ln2(x1))
             std::memcpy(s.x1, x, sizeof(float) * size_t(N) * C);
-            matmul_forward(s.x1, C, s.atty, A, w.proj_w, Af, w.proj_b, N, A, C, true);
+            linear(s.x1, C, s.atty, A, w.proj_w, Af, w.proj_b, N, A, C, true);
             layernorm_forward(s.ln2, s.ln2_mean, s.ln2_rstd, s.x1, C, w.ln2_w, w.ln2_b, N, 1, C);
             std::memcpy(y, s.x1, sizeof(float) * size_t(N) * C);
             ffn_in = s.ln2;
         }
         if (!gates) {
-            matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
+            linear(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
             gelu_forward(s.gelu, s.fc1, long(N) * H);
-            matmul_forward(y, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C, true);
+            linear(y, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C, true);
             continue;
         }
         // Task-MoE mixing: y[b] += gate[b][0] * shared(in[b]) + gate[b][1] * own(in[b])
@@ -558,7 +565,7 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
     layernorm_forward(act.lnf, act.lnf_mean, act.lnf_rstd, act.cls_in, C, p.lnf_w, p.lnf_b, B, 1, C);
     const int K = cfg.tasks[a.task].num_classes;
     const TaskParams& hp = p.heads[a.task];
-    matmul_forward(act.logits, K, act.lnf, C, hp.w, C, hp.b, B, C, K, false);
+    linear(act.logits, K, act.lnf, C, hp.w, C, hp.b, B, C, K, false);
     softmax_forward(act.probs, act.logits, B, K);
 }
 

@@ -60,6 +60,10 @@ void arch_table(const ViT& model, const std::vector<Active>& archs, const ArchTa
     const int K = model.cfg.tasks[0].num_classes;
     // One set of buffers for all rows: sub-networks only use less of them.
     DataParallel one(model, 1, false), many(model, o.batch, false);
+    // Timed as ufo-infer runs a model: packed weights. A sub-network's products read slices of
+    // the model's weights, so the packed copies are bounded by the space's choices per block.
+    one.pack_weights();
+    many.pack_weights();
     std::vector<uint8_t> images(size_t(o.batch) * model.cfg.image_size());
     Rng rng(mix_seed(o.seed, uint64_t(o.batch)));
     for (auto& v : images) v = uint8_t(rng.next() >> 56);
@@ -69,6 +73,7 @@ void arch_table(const ViT& model, const std::vector<Active>& archs, const ArchTa
         if (o.eval->num_classes() != K)
             fail(o.eval_path, "has " + std::to_string(o.eval->num_classes()) + " classes, the model " + std::to_string(K));
         eval_dp = std::make_unique<DataParallel>(model, std::min<int>(o.batch, int(std::max<int64_t>(1, o.eval->n))), false);
+        eval_dp->pack_weights();
     }
     // Latency and throughput are measured in rounds over the whole list, each figure the median
     // of its rounds' medians: a change of machine load during the run then shifts every row of

@@ -1,6 +1,9 @@
 // data_parallel.cpp — a batch split across threads, gradients summed in shard order.
 #include "train/data_parallel.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "base/common.h"
 #include "layers/blas.h"
 #include "nn/losses.h"
@@ -85,6 +88,13 @@ void DataParallel::run_shards(int n, F&& body) {
     }
     for (int s = 0; s < n; ++s)
         if (shards_[size_t(s)].error) std::rethrow_exception(shards_[size_t(s)].error);
+}
+
+void DataParallel::pack_weights() {
+    // UFO_PACK_WEIGHTS=0 keeps the plain kernels (to compare the two on one machine).
+    if (const char* e = std::getenv("UFO_PACK_WEIGHTS"); e && std::string(e) == "0") return;
+    for (Shard& sh : shards_)
+        if (!sh.ws->training && !sh.ws->packed) sh.ws->packed = std::make_unique<PackedMatmuls>();
 }
 
 void DataParallel::forward(const Network& net, const uint8_t* images, int B, const Active& a) {

@@ -55,6 +55,11 @@ public:
     // The rows of a batch of B that this process computes (all of them in one process).
     ShardRows mine(int B) const { return proc_size_ > 1 ? shard_rows(proc_rank_, proc_size_, B) : ShardRows{0, B}; }
 
+    // Inference on a model whose weights stay fixed while this object lives (ufo-infer,
+    // ufo-bench): every shard's products run with weights packed once, on first use
+    // (layers/packed_matmul.h). Never for training, whose weights change every step.
+    void pack_weights();
+
     // Probabilities (and logits) of B rows: [B,K] of the active task until the next call.
     void forward(const Network& net, const uint8_t* images, int B, const Active& a);
     const float* probs() const { return probs_; }

@@ -40,7 +40,7 @@ measured() {
   local out err
   out=$("$BIN/ufo-bench" "$@" -b 1 "${QUICK[@]}" 2>"$TMP/err") || return 1
   err=$(cat "$TMP/err")
-  printf '%s %s\n' "$(tail -n 1 <<<"$out" | cut -d, -f12)" "$(sed -n 's/.*; \([0-9.e+-]*\) MFLOP\/img forward$/\1/p' <<<"$err")"
+  printf '%s %s\n' "$(tail -n 1 <<<"$out" | cut -d, -f12)" "$(sed -n 's/.*; \([0-9.e+-]*\) MFLOP\/img forward.*/\1/p' <<<"$err")"
 }
 
 # field CSV_ROW N: the Nth comma-separated field.

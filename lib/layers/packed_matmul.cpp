@@ -1,0 +1,103 @@
+// packed_matmul.cpp — PackedMatmuls over oneDNN's matmul primitive (Debian's libdnnl 2.6).
+#include "layers/packed_matmul.h"
+
+#include "base/common.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace ufo {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+struct PackedMatmuls::Impl {
+    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+    dnnl::stream stream{engine};
+
+    // A primitive for one call shape, with memory objects whose data handles change per call.
+    struct Call {
+        dnnl::matmul prim;
+        dnnl::memory src, weights, bias, dst;
+    };
+    // (w, ldw, IC, OC) -> packed copies, one per weight layout primitives asked for: calls of
+    // several row counts share one when their primitives want the same layout.
+    std::map<std::tuple<const float*, int, int, int>, std::vector<dnnl::memory>> packed;
+    std::map<std::tuple<const float*, int, const float*, int, int, int, int, int, bool>, Call> calls;
+
+    dnnl::memory pack(const float* w, int ldw, int IC, int OC, const dnnl::memory::desc& want) {
+        std::vector<dnnl::memory>& copies = packed[std::make_tuple(w, ldw, IC, OC)];
+        for (const dnnl::memory& m : copies)
+            if (m.get_desc() == want) return m;
+        // ufo's w[OC,IC] with row stride ldw is the [IC,OC] matrix matmul takes, transposed.
+        dnnl::memory::desc user({IC, OC}, dt::f32, dnnl::memory::dims{1, ldw});
+        dnnl::memory src(user, engine, const_cast<float*>(w));
+        dnnl::memory dst(want, engine);
+        dnnl::reorder(src, dst).execute(stream, src, dst);
+        stream.wait();
+        copies.push_back(dst);
+        return dst;
+    }
+
+    Call& call(int ldo, int ldi, const float* w, int ldw, const float* b, int N, int IC, int OC, bool accumulate) {
+        auto key = std::make_tuple(w, ldw, b, N, IC, OC, ldi, ldo, accumulate);
+        auto it = calls.find(key);
+        if (it != calls.end()) return it->second;
+        const dnnl::memory::desc src_md({N, IC}, dt::f32, dnnl::memory::dims{ldi, 1});
+        const dnnl::memory::desc w_any({IC, OC}, dt::f32, tag::any);
+        const dnnl::memory::desc dst_md({N, OC}, dt::f32, dnnl::memory::dims{ldo, 1});
+        dnnl::primitive_attr attr;
+        if (accumulate) {   // dst = dst + product (+ bias): the residual adds of a block
+            dnnl::post_ops ops;
+            ops.append_sum(1.0f);
+            attr.set_post_ops(ops);
+        }
+        dnnl::matmul::primitive_desc pd =
+            b ? dnnl::matmul::primitive_desc(
+                    dnnl::matmul::desc(src_md, w_any, dnnl::memory::desc({1, OC}, dt::f32, tag::ab), dst_md), attr, engine)
+              : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_any, dst_md), attr, engine);
+        Call c;
+        c.prim = dnnl::matmul(pd);
+        c.weights = pack(w, ldw, IC, OC, pd.weights_desc());
+        c.src = dnnl::memory(src_md, engine, DNNL_MEMORY_NONE);
+        c.dst = dnnl::memory(dst_md, engine, DNNL_MEMORY_NONE);
+        if (b) c.bias = dnnl::memory(pd.bias_desc(), engine, DNNL_MEMORY_NONE);
+        return calls.emplace(key, std::move(c)).first->second;
+    }
+};
+
+PackedMatmuls::PackedMatmuls() : impl_(std::make_unique<Impl>()) {}
+PackedMatmuls::~PackedMatmuls() = default;
+
+size_t PackedMatmuls::packed_weights() const {
+    size_t n = 0;
+    for (const auto& kv : impl_->packed) n += kv.second.size();
+    return n;
+}
+
+void PackedMatmuls::forward(float* out, int ldo, const float* inp, int ldi, const float* w, int ldw, const float* b,
+                            int N, int IC, int OC, bool accumulate) {
+    if (N <= 0 || OC <= 0) return;
+    try {
+        Impl::Call& c = impl_->call(ldo, ldi, w, ldw, b, N, IC, OC, accumulate);
+        c.src.set_data_handle(const_cast<float*>(inp));
+        c.dst.set_data_handle(out);
+        std::unordered_map<int, dnnl::memory> args{
+            {DNNL_ARG_SRC, c.src}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_DST, c.dst}};
+        if (b) {
+            c.bias.set_data_handle(const_cast<float*>(b));
+            args.emplace(DNNL_ARG_BIAS, c.bias);
+        }
+        c.prim.execute(impl_->stream, args);
+        impl_->stream.wait();
+    } catch (const dnnl::error& e) {
+        fail("oneDNN", std::string("matrix product ") + std::to_string(N) + "x" + std::to_string(IC) + "x" +
+                           std::to_string(OC) + " failed: " + e.what());
+    }
+}
+
+}  // namespace ufo

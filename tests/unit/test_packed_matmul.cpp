@@ -1,0 +1,88 @@
+// Packed-weight products (layers/packed_matmul.h, oneDNN) against their plain twin, the
+// reference matmul (kernels/reference.cpp), and a whole ViT run with packed weights against the
+// same ViT on the plain kernels.
+// Tolerance: 2e-5 relative to the largest output magnitude, as for the fast kernels: both sum
+// K <= 200 float products in other orders (error ~ K * 6e-8 ~ 1e-5); the twin sums in double.
+#include "layers/packed_matmul.h"
+#include "nn/vit.h"
+#include "reference.h"
+#include "train/data_parallel.h"
+
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace ufo;
+using ufo::test::randv;
+
+namespace {
+void expect_close(const float* a, const float* b, size_t n, float rel, const char* what) {
+    float mx = 1e-6f;
+    for (size_t i = 0; i < n; ++i) mx = std::max(mx, std::fabs(b[i]));
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(a[i], b[i], rel * mx) << what << " at " << i;
+}
+}  // namespace
+
+TEST(PackedMatmul, StridedWithAndWithoutBiasAndAccumulateMatchReference) {
+    const int IC = 24, OC = 13, ldi = 30, ldw = 28, ldo = 17;
+    auto w = randv(OC * ldw, 2), b = randv(OC, 3);
+    PackedMatmuls pm;
+    for (int N : {1, 37, 200})
+        for (bool acc : {false, true})
+            for (const float* bias : std::vector<const float*>{b.data(), nullptr}) {
+                auto inp = randv(N * ldi, uint64_t(N)), out0 = randv(N * ldo, 4);
+                auto o1 = out0, o2 = out0;
+                pm.forward(o1.data(), ldo, inp.data(), ldi, w.data(), ldw, bias, N, IC, OC, acc);
+                ref::matmul_forward(o2.data(), ldo, inp.data(), ldi, w.data(), ldw, bias, N, IC, OC, acc);
+                expect_close(o1.data(), o2.data(), o1.size(), 2e-5f, "packed matmul");
+                // Columns past OC (row stride ldo) are never written.
+                for (int n = 0; n < N; ++n)
+                    for (int o = OC; o < ldo; ++o) ASSERT_EQ(o1[size_t(n) * ldo + o], out0[size_t(n) * ldo + o]);
+            }
+    // One weight, one packed copy per layout: far fewer copies than calls.
+    EXPECT_GE(pm.packed_weights(), 1u);
+    EXPECT_LE(pm.packed_weights(), 3u);
+}
+
+TEST(PackedMatmul, RepeatedCallsWithNewInputsUseTheSameWeights) {
+    const int N = 50, IC = 32, OC = 48;
+    auto w = randv(OC * IC, 9);
+    PackedMatmuls pm;
+    for (uint64_t seed = 10; seed < 13; ++seed) {
+        auto inp = randv(N * IC, seed);
+        std::vector<float> o1(size_t(N) * OC), o2(o1.size());
+        pm.forward(o1.data(), OC, inp.data(), IC, w.data(), IC, nullptr, N, IC, OC, false);
+        ref::matmul_forward(o2.data(), OC, inp.data(), IC, w.data(), IC, nullptr, N, IC, OC, false);
+        expect_close(o1.data(), o2.data(), o1.size(), 2e-5f, "repeated call");
+    }
+    EXPECT_EQ(pm.packed_weights(), 1u);
+}
+
+// The ViT with packed weights (ufo-infer's path) against the plain kernels, for a dense model
+// and for a sub-architecture whose products read slices of wider weights (row strides).
+TEST(PackedMatmul, VitForwardMatchesThePlainKernels) {
+    ViTConfig c = preset("tiny");
+    c.elastic = ElasticSpace{{1, 2}, {1, 2}, {c.mlp_hidden / 2, c.mlp_hidden}};
+    ViT m(c);
+    m.init_weights(5);
+    const int B = 3;
+    std::vector<uint8_t> images(size_t(B) * c.image_size());
+    for (size_t i = 0; i < images.size(); ++i) images[i] = uint8_t((i * 37 + 11) % 256);
+    Active full = active_full(c), part = full;
+    part.depth = 2;
+    part.heads = {1, 2};
+    part.hidden = {c.mlp_hidden / 2, c.mlp_hidden};
+    for (const Active& a : {full, part}) {
+        DataParallel plain(m, B, false), packed(m, B, false);
+        packed.pack_weights();
+        plain.forward(m, images.data(), B, a);
+        packed.forward(m, images.data(), B, a);
+        const int K = c.tasks[0].num_classes;
+        expect_close(packed.logits(), plain.logits(), size_t(B) * K, 2e-5f, "ViT logits");
+        EXPECT_GT(packed.workspace(0).packed->packed_weights(), 0u);
+    }
+}
