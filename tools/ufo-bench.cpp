@@ -286,6 +286,9 @@ int main_body(int argc, char** argv) {
                 if (P > 1)
                     std::fprintf(stderr, "; %d processes, all-reduce %.3f ms (%.0f%%)", P, row.allreduce_ms,
                                  100.0 * row.allreduce_ms / row.median_ms);
+                if (dp.batch1_threads() > 0 && dp.batch1_threads() != t)
+                    std::fprintf(stderr, "; batch 1 ran on %d thread%s, measured faster here",
+                                 dp.batch1_threads(), dp.batch1_threads() == 1 ? "" : "s");
                 std::fprintf(stderr, "\n");
                 out.add(row);
             }

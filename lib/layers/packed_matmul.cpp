@@ -4,6 +4,7 @@
 #include "base/common.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
 
 #include <map>
 #include <tuple>
@@ -27,7 +28,9 @@ struct PackedMatmuls::Impl {
     // (w, ldw, IC, OC) -> packed copies, one per weight layout primitives asked for: calls of
     // several row counts share one when their primitives want the same layout.
     std::map<std::tuple<const float*, int, int, int>, std::vector<dnnl::memory>> packed;
-    std::map<std::tuple<const float*, int, const float*, int, int, int, int, int, bool>, Call> calls;
+    // Keyed by the thread count too: oneDNN plans a primitive's split across threads when it
+    // is created, so a primitive made on one thread would stay on one.
+    std::map<std::tuple<const float*, int, const float*, int, int, int, int, int, bool, int>, Call> calls;
 
     dnnl::memory pack(const float* w, int ldw, int IC, int OC, const dnnl::memory::desc& want) {
         std::vector<dnnl::memory>& copies = packed[std::make_tuple(w, ldw, IC, OC)];
@@ -44,7 +47,7 @@ struct PackedMatmuls::Impl {
     }
 
     Call& call(int ldo, int ldi, const float* w, int ldw, const float* b, int N, int IC, int OC, bool accumulate) {
-        auto key = std::make_tuple(w, ldw, b, N, IC, OC, ldi, ldo, accumulate);
+        auto key = std::make_tuple(w, ldw, b, N, IC, OC, ldi, ldo, accumulate, omp_get_max_threads());
         auto it = calls.find(key);
         if (it != calls.end()) return it->second;
         const dnnl::memory::desc src_md({N, IC}, dt::f32, dnnl::memory::dims{ldi, 1});

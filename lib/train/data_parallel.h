@@ -57,8 +57,11 @@ public:
 
     // Inference on a model whose weights stay fixed while this object lives (ufo-infer,
     // ufo-bench): every shard's products run with weights packed once, on first use
-    // (layers/packed_matmul.h). Never for training, whose weights change every step.
+    // (layers/packed_matmul.h), and a batch of one runs on one thread or on all of them,
+    // whichever measures faster here and now. Never for training.
     void pack_weights();
+    // The thread count batch-1 passes use at present (0: still measuring).
+    int batch1_threads() const { return batch1_.chosen; }
 
     // Probabilities (and logits) of B rows: [B,K] of the active task until the next call.
     void forward(const Network& net, const uint8_t* images, int B, const Active& a);
@@ -95,6 +98,16 @@ private:
     void shard_step(Network& net, const uint8_t* images, const Targets& y, int B, int s, ShardRows r, float* grads);
     // Runs body(shard) for shards 0..n-1 on n threads; rethrows the first shard's exception.
     template <class F> void run_shards(int n, F&& body);
+
+    // Batch-1 passes of a fixed model (pack_weights) choose between one thread and all of
+    // them by measurement (data_parallel.cpp, ThreadChoice).
+    struct ThreadChoice {
+        int all = 1;                    // the configured thread count
+        int chosen = 0;                 // 0: measuring
+        int left = 0;                   // passes until the next measurement
+        std::vector<double> one, many;  // seconds per pass while measuring
+    } batch1_;
+    void forward_batch1(const Network& net, const uint8_t* images, const Active& a);
 
     int max_batch_ = 0, depth_ = 0, max_classes_ = 0;
     int proc_rank_ = 0, proc_size_ = 1;

@@ -3,6 +3,7 @@
 // same ViT on the plain kernels.
 // Tolerance: 2e-5 relative to the largest output magnitude, as for the fast kernels: both sum
 // K <= 200 float products in other orders (error ~ K * 6e-8 ~ 1e-5); the twin sums in double.
+#include "layers/blas.h"
 #include "layers/packed_matmul.h"
 #include "nn/vit.h"
 #include "reference.h"
@@ -85,4 +86,33 @@ TEST(PackedMatmul, VitForwardMatchesThePlainKernels) {
         expect_close(packed.logits(), plain.logits(), size_t(B) * K, 2e-5f, "ViT logits");
         EXPECT_GT(packed.workspace(0).packed->packed_weights(), 0u);
     }
+}
+
+// Batch-1 passes of a fixed model choose their thread count by measurement; the choice must
+// never show in the output, so one thread and two give the same logits bit for bit.
+TEST(PackedMatmul, BatchOfOneGivesTheSameLogitsOnOneAndTwoThreads) {
+    ViTConfig c = preset("small");
+    ViT m(c);
+    m.init_weights(7);
+    std::vector<uint8_t> image(c.image_size());
+    for (size_t i = 0; i < image.size(); ++i) image[i] = uint8_t((i * 53 + 7) % 256);
+    const int K = c.tasks[0].num_classes;
+    std::vector<float> first;
+    for (int t : {1, 2, 1, 2}) {
+        set_threads(t);
+        DataParallel dp(m, 1, false);
+        dp.pack_weights();
+        for (int rep = 0; rep < 12; ++rep) {   // through the measuring passes and past them
+            dp.forward(m, image.data(), 1, active_full(c));
+            std::vector<float> z(dp.logits(), dp.logits() + K);
+            if (first.empty()) {
+                first = z;
+            }
+            ASSERT_EQ(z, first) << "threads " << t << " pass " << rep;
+        }
+        if (t == 2) {
+            EXPECT_NE(dp.batch1_threads(), 0);
+        }
+    }
+    set_threads(2);
 }
