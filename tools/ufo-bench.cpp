@@ -214,8 +214,8 @@ int main_body(int argc, char** argv) {
     const bool root = dist::root();
     if (root)
         std::fprintf(stderr, "ufo-bench: %s: %s; task %s; %lld active params; %.4g MFLOP/img forward; "
-                     "OpenBLAS kernels %s\n", name.c_str(), model->describe().c_str(),
-                     cfg.tasks[size_t(task)].name.c_str(), (long long)params, fwd_flops * 1e-6, blas_kernels());
+                     "sgemm %s\n", name.c_str(), model->describe().c_str(),
+                     cfg.tasks[size_t(task)].name.c_str(), (long long)params, fwd_flops * 1e-6, blas_kernels().c_str());
 
     std::unique_ptr<AdamW> opt;
     std::vector<float> grads;
