@@ -9,6 +9,8 @@
 // a parallel region).
 #include "layers/blas.h"
 
+#include "layers/onednn_isa.h"
+
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -25,20 +27,6 @@ const bool kOpenBlas = [] {
     return e && std::strcmp(e, "openblas") == 0;
 }();
 
-std::string onednn_isa() {
-    switch (dnnl_get_effective_cpu_isa()) {
-        case dnnl_cpu_isa_sse41: return "sse4.1";
-        case dnnl_cpu_isa_avx: return "avx";
-        case dnnl_cpu_isa_avx2: return "avx2";
-        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-        case dnnl_cpu_isa_avx512_core: return "avx512_core";
-        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-        default: return "other";
-    }
-}
-
 }  // namespace
 
 std::string blas_kernels() {
@@ -47,7 +35,7 @@ std::string blas_kernels() {
         return std::string("OpenBLAS ") + (core ? core : "unknown");
     }
     const dnnl_version_t* v = dnnl_version();
-    return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + " " + onednn_isa();
+    return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + " " + onednn_isa_name();
 }
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,

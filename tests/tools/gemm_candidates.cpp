@@ -3,7 +3,7 @@
 // the Makefile, not installed; scripts/gemm-candidates builds and runs it).
 //
 // Build (the same command is in scripts/gemm-candidates; needs libdnnl-dev and libxsmm-dev):
-//   g++ -std=c++17 -O2 -Wall -Wextra -fopenmp -I/usr/include/x86_64-linux-gnu/openblas-openmp
+//   g++ -std=c++17 -O2 -Wall -Wextra -fopenmp -Ilib -I/usr/include/x86_64-linux-gnu/openblas-openmp
 //       tests/tools/gemm_candidates.cpp -o build/gemm-candidates
 //       -lxsmm -ldnnl -L/usr/lib/x86_64-linux-gnu/openblas-openmp
 //       -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas -lpthread -lrt -ldl -lm
@@ -40,6 +40,8 @@
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "layers/onednn_isa.h"
 
 #include <algorithm>
 #include <chrono>
@@ -124,17 +126,7 @@ struct OpenBlas : Candidate {
   std::string corename() const override { return openblas_get_corename(); }
 };
 
-std::string dnnl_isa_name() {
-  switch (dnnl_get_effective_cpu_isa()) {
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "isa_" + std::to_string(int(dnnl_get_effective_cpu_isa()));
-  }
-}
+std::string dnnl_isa_name() { return ufo::onednn_isa_name(); }
 
 struct DnnlSgemm : Candidate {
   Problem p;
