@@ -20,10 +20,12 @@ struct PackedMatmuls::Impl {
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
     dnnl::stream stream{engine};
 
-    // A primitive for one call shape, with memory objects whose data handles change per call.
+    // A primitive for one call shape, with memory objects whose data handles change per call
+    // and the argument map that names them (built once: no allocation per product).
     struct Call {
         dnnl::matmul prim;
         dnnl::memory src, weights, bias, dst;
+        std::unordered_map<int, dnnl::memory> args;
     };
     // (w, ldw, IC, OC) -> packed copies, one per weight layout primitives asked for: calls of
     // several row counts share one when their primitives want the same layout.
@@ -68,7 +70,11 @@ struct PackedMatmuls::Impl {
         c.weights = pack(w, ldw, IC, OC, pd.weights_desc());
         c.src = dnnl::memory(src_md, engine, DNNL_MEMORY_NONE);
         c.dst = dnnl::memory(dst_md, engine, DNNL_MEMORY_NONE);
-        if (b) c.bias = dnnl::memory(pd.bias_desc(), engine, DNNL_MEMORY_NONE);
+        c.args = {{DNNL_ARG_SRC, c.src}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_DST, c.dst}};
+        if (b) {
+            c.bias = dnnl::memory(pd.bias_desc(), engine, DNNL_MEMORY_NONE);
+            c.args.emplace(DNNL_ARG_BIAS, c.bias);
+        }
         return calls.emplace(key, std::move(c)).first->second;
     }
 };
@@ -87,15 +93,11 @@ void PackedMatmuls::forward(float* out, int ldo, const float* inp, int ldi, cons
     if (N <= 0 || OC <= 0) return;
     try {
         Impl::Call& c = impl_->call(ldo, ldi, w, ldw, b, N, IC, OC, accumulate);
+        // The handles in c.args share these objects, so setting the pointers here is enough.
         c.src.set_data_handle(const_cast<float*>(inp));
         c.dst.set_data_handle(out);
-        std::unordered_map<int, dnnl::memory> args{
-            {DNNL_ARG_SRC, c.src}, {DNNL_ARG_WEIGHTS, c.weights}, {DNNL_ARG_DST, c.dst}};
-        if (b) {
-            c.bias.set_data_handle(const_cast<float*>(b));
-            args.emplace(DNNL_ARG_BIAS, c.bias);
-        }
-        c.prim.execute(impl_->stream, args);
+        if (b) c.bias.set_data_handle(const_cast<float*>(b));
+        c.prim.execute(impl_->stream, c.args);
         impl_->stream.wait();
     } catch (const dnnl::error& e) {
         fail("oneDNN", std::string("matrix product ") + std::to_string(N) + "x" + std::to_string(IC) + "x" +
