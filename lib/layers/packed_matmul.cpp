@@ -24,7 +24,7 @@ struct PackedMatmuls::Impl {
     // and the argument map that names them (built once: no allocation per product).
     struct Call {
         dnnl::matmul prim;
-        dnnl::memory src, weights, bias, dst;
+        dnnl::memory src, weights, bias, dst, res;
         std::unordered_map<int, dnnl::memory> args;
     };
     // (w, ldw, IC, OC) -> packed copies, one per weight layout primitives asked for: calls of
@@ -32,7 +32,7 @@ struct PackedMatmuls::Impl {
     std::map<std::tuple<const float*, int, int, int>, std::vector<dnnl::memory>> packed;
     // Keyed by the thread count too: oneDNN plans a primitive's split across threads when it
     // is created, so a primitive made on one thread would stay on one.
-    std::map<std::tuple<const float*, int, const float*, int, int, int, int, int, bool, int>, Call> calls;
+    std::map<std::tuple<const float*, int, const float*, int, int, int, int, int, Post, int, int>, Call> calls;
 
     dnnl::memory pack(const float* w, int ldw, int IC, int OC, const dnnl::memory::desc& want) {
         std::vector<dnnl::memory>& copies = packed[std::make_tuple(w, ldw, IC, OC)];
@@ -48,19 +48,21 @@ struct PackedMatmuls::Impl {
         return dst;
     }
 
-    Call& call(int ldo, int ldi, const float* w, int ldw, const float* b, int N, int IC, int OC, bool accumulate) {
-        auto key = std::make_tuple(w, ldw, b, N, IC, OC, ldi, ldo, accumulate, omp_get_max_threads());
+    Call& call(Post post, int ldo, int ldr, int ldi, const float* w, int ldw, const float* b, int N, int IC, int OC) {
+        auto key = std::make_tuple(w, ldw, b, N, IC, OC, ldi, ldo, post, ldr, omp_get_max_threads());
         auto it = calls.find(key);
         if (it != calls.end()) return it->second;
         const dnnl::memory::desc src_md({N, IC}, dt::f32, dnnl::memory::dims{ldi, 1});
         const dnnl::memory::desc w_any({IC, OC}, dt::f32, tag::any);
         const dnnl::memory::desc dst_md({N, OC}, dt::f32, dnnl::memory::dims{ldo, 1});
+        dnnl::memory::desc res_md;   // the residual, for Post::add
+        if (post == Post::add) res_md = dnnl::memory::desc({N, OC}, dt::f32, dnnl::memory::dims{ldr, 1});
         dnnl::primitive_attr attr;
-        if (accumulate) {   // dst = dst + product (+ bias): the residual adds of a block
-            dnnl::post_ops ops;
-            ops.append_sum(1.0f);
-            attr.set_post_ops(ops);
-        }
+        dnnl::post_ops ops;   // applied after the bias
+        if (post == Post::sum) ops.append_sum(1.0f);   // dst = dst + product: a residual add in place
+        if (post == Post::gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
+        if (post == Post::add) ops.append_binary(dnnl::algorithm::binary_add, res_md);   // dst = res + product
+        attr.set_post_ops(ops);
         dnnl::matmul::primitive_desc pd =
             b ? dnnl::matmul::primitive_desc(
                     dnnl::matmul::desc(src_md, w_any, dnnl::memory::desc({1, OC}, dt::f32, tag::ab), dst_md), attr, engine)
@@ -74,6 +76,10 @@ struct PackedMatmuls::Impl {
         if (b) {
             c.bias = dnnl::memory(pd.bias_desc(), engine, DNNL_MEMORY_NONE);
             c.args.emplace(DNNL_ARG_BIAS, c.bias);
+        }
+        if (post == Post::add) {
+            c.res = dnnl::memory(res_md, engine, DNNL_MEMORY_NONE);
+            c.args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, c.res);
         }
         return calls.emplace(key, std::move(c)).first->second;
     }
@@ -90,13 +96,29 @@ size_t PackedMatmuls::packed_weights() const {
 
 void PackedMatmuls::forward(float* out, int ldo, const float* inp, int ldi, const float* w, int ldw, const float* b,
                             int N, int IC, int OC, bool accumulate) {
+    run(accumulate ? Post::sum : Post::none, out, ldo, nullptr, 0, inp, ldi, w, ldw, b, N, IC, OC);
+}
+
+void PackedMatmuls::forward_gelu(float* out, int ldo, const float* inp, int ldi, const float* w, int ldw,
+                                 const float* b, int N, int IC, int OC) {
+    run(Post::gelu, out, ldo, nullptr, 0, inp, ldi, w, ldw, b, N, IC, OC);
+}
+
+void PackedMatmuls::forward_residual(float* out, int ldo, const float* res, int ldr, const float* inp, int ldi,
+                                     const float* w, int ldw, const float* b, int N, int IC, int OC) {
+    run(Post::add, out, ldo, res, ldr, inp, ldi, w, ldw, b, N, IC, OC);
+}
+
+void PackedMatmuls::run(Post post, float* out, int ldo, const float* res, int ldr, const float* inp, int ldi,
+                        const float* w, int ldw, const float* b, int N, int IC, int OC) {
     if (N <= 0 || OC <= 0) return;
     try {
-        Impl::Call& c = impl_->call(ldo, ldi, w, ldw, b, N, IC, OC, accumulate);
+        Impl::Call& c = impl_->call(post, ldo, ldr, ldi, w, ldw, b, N, IC, OC);
         // The handles in c.args share these objects, so setting the pointers here is enough.
         c.src.set_data_handle(const_cast<float*>(inp));
         c.dst.set_data_handle(out);
         if (b) c.bias.set_data_handle(const_cast<float*>(b));
+        if (res) c.res.set_data_handle(const_cast<float*>(res));
         c.prim.execute(impl_->stream, c.args);
         impl_->stream.wait();
     } catch (const dnnl::error& e) {

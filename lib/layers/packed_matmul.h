@@ -26,11 +26,22 @@ public:
     // out [N,OC] (ldo), inp [N,IC] (ldi), w [OC,IC] (ldw), b [OC]
     void forward(float* out, int ldo, const float* inp, int ldi, const float* w, int ldw, const float* b, int N,
                  int IC, int OC, bool accumulate);
+    // The same product with the next layer folded into oneDNN's kernel (a post-op applied to
+    // each output tile while it is in registers), which saves a pass over the output:
+    // out[n,o] = gelu(sum_i inp[n,i] * w[o,i] + b[o])   (tanh form, as gelu_forward)
+    void forward_gelu(float* out, int ldo, const float* inp, int ldi, const float* w, int ldw, const float* b, int N,
+                      int IC, int OC);
+    // out[n,o] = res[n,o] + sum_i inp[n,i] * w[o,i] + b[o]   res [N,OC] (ldr); out != res
+    void forward_residual(float* out, int ldo, const float* res, int ldr, const float* inp, int ldi, const float* w,
+                          int ldw, const float* b, int N, int IC, int OC);
 
     // Packed weight copies held (for tests and memory accounting).
     size_t packed_weights() const;
 
 private:
+    enum class Post { none, sum, gelu, add };
+    void run(Post post, float* out, int ldo, const float* res, int ldr, const float* inp, int ldi, const float* w,
+             int ldw, const float* b, int N, int IC, int OC);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

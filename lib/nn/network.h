@@ -220,6 +220,9 @@ public:
     // are folded into the running ones.
     virtual bool whole_batch() const { return false; }
     virtual void update_statistics(const Workspace&) {}
+    // Inference runs a large batch in passes of this many images, so that a layer's output
+    // is still in cache when the next layer reads it; 0: the whole batch in one pass.
+    virtual int inference_chunk() const { return 0; }
 
     size_t num_params() const;       // trained tensors (not statistics), without the padding
     size_t total_floats() const { return params.size(); }

@@ -155,6 +155,7 @@ public:
     void forward(Workspace& ws, const uint8_t* images, int B, const Active& a) const override;
     void backward(Workspace& ws, int B, const Active& a, float* grads) const override;
     double forward_flops(const Active& a) const override;
+    int inference_chunk() const override;
     size_t num_active_params(const Active& a) const override;
     void resolve(Active& a) const override { resolve_active(cfg, a); }
 

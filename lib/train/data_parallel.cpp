@@ -27,14 +27,16 @@ DataParallel::DataParallel(const Network& net, int max_batch, bool training) : m
     num_floats_ = net.params.size();
     const int n = net.whole_batch() ? 1 : std::max(1, std::min(get_threads(), max_batch));
     omp_set_max_active_levels(1);   // a shard's kernels stay on its thread, whatever OMP_NESTED says
-    const int per_shard = n == 1 ? max_batch : (max_batch + n - 1) / n;
+    int per_shard = n == 1 ? max_batch : (max_batch + n - 1) / n;
+    if (!training) chunk_ = net.inference_chunk();
+    if (chunk_ > 0 && chunk_ < per_shard) per_shard = chunk_;
     shards_.resize(size_t(n));
     for (int s = 0; s < n; ++s) {
         Shard& sh = shards_[size_t(s)];
         sh.ws = net.workspace(per_shard, training);
         if (training && s > 0) sh.grads.assign(num_floats_, 0.0f);   // shard 0 writes into the caller's
     }
-    if (n > 1) {
+    if (n > 1 || per_shard < max_batch) {   // rows gathered from shards or passes
         probs_buf_.resize(size_t(max_batch) * max_classes_);
         logits_buf_.resize(size_t(max_batch) * max_classes_);
     }
@@ -148,7 +150,8 @@ void DataParallel::forward(const Network& net, const uint8_t* images, int B, con
     if (B < 1 || B > max_batch_) fail("", "batch of " + std::to_string(B) + " rows exceeds the buffers");
     const int n = shards(B);
     if (B == 1 && shards_[0].ws->packed && batch1_.all > 1) return forward_batch1(net, images, a);
-    if (n == 1) {
+    const int chunk = chunk_ > 0 ? chunk_ : B;   // images per pass
+    if (n == 1 && B <= chunk) {
         Active inference = a;
         inference.train = false;
         net.forward(*shards_[0].ws, images, B, inference);
@@ -157,13 +160,16 @@ void DataParallel::forward(const Network& net, const uint8_t* images, int B, con
         return;
     }
     const int K = net.spec().tasks[size_t(a.task)].num_classes;
-    for (int s = 0; s < n; ++s) set_active(a, s, rows(s, n, {0, B}), B, false);
     run_shards(n, [&](int s) {
         const ShardRows r = rows(s, n, {0, B});
-        const Workspace& ws = *shards_[size_t(s)].ws;
-        net.forward(*shards_[size_t(s)].ws, images + size_t(r.first) * image_size_, r.count, shards_[size_t(s)].active);
-        std::memcpy(probs_buf_.data() + size_t(r.first) * K, ws.probs, sizeof(float) * r.count * K);
-        std::memcpy(logits_buf_.data() + size_t(r.first) * K, ws.logits, sizeof(float) * r.count * K);
+        Workspace& ws = *shards_[size_t(s)].ws;
+        for (int done = 0; done < r.count; done += chunk) {   // the shard's rows, pass by pass
+            const ShardRows part{r.first + done, std::min(chunk, r.count - done)};
+            set_active(a, s, part, B, false);
+            net.forward(ws, images + size_t(part.first) * image_size_, part.count, shards_[size_t(s)].active);
+            std::memcpy(probs_buf_.data() + size_t(part.first) * K, ws.probs, sizeof(float) * part.count * K);
+            std::memcpy(logits_buf_.data() + size_t(part.first) * K, ws.logits, sizeof(float) * part.count * K);
+        }
     });
     probs_ = probs_buf_.data();
     logits_ = logits_buf_.data();

@@ -80,7 +80,7 @@ public:
 private:
     // One thread's buffers, allocated once; per-step fields are overwritten in place.
     struct Shard {
-        std::unique_ptr<Workspace> ws;     // rows ceil(max_batch / threads)
+        std::unique_ptr<Workspace> ws;     // rows ceil(max_batch / threads), at most chunk_
         std::vector<float> grads;          // [params], kept zeroed (shards after the first)
         std::vector<float> soft_student;   // [rows,K] softmax(z/T) (distillation)
         Active active;                     // the caller's, with this shard's rows
@@ -110,6 +110,7 @@ private:
     void forward_batch1(const Network& net, const uint8_t* images, const Active& a);
 
     int max_batch_ = 0, depth_ = 0, max_classes_ = 0;
+    int chunk_ = 0;   // inference: images per pass (Network::inference_chunk), 0: all at once
     int proc_rank_ = 0, proc_size_ = 1;
     size_t image_size_ = 0, num_floats_ = 0;
     std::vector<Shard> shards_;

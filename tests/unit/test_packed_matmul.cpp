@@ -49,6 +49,32 @@ TEST(PackedMatmul, StridedWithAndWithoutBiasAndAccumulateMatchReference) {
     EXPECT_LE(pm.packed_weights(), 3u);
 }
 
+// The post-op forms: GELU (oneDNN's tanh form, as gelu_forward) and a residual from another
+// buffer, against the reference product followed by the reference GELU or added to a copy.
+TEST(PackedMatmul, GeluAndResidualPostOpsMatchReference) {
+    const int IC = 24, OC = 13, ldi = 30, ldw = 28, ldo = 17, ldr = 19;
+    auto w = randv(OC * ldw, 5), b = randv(OC, 6);
+    PackedMatmuls pm;
+    for (int N : {1, 37, 200}) {
+        auto inp = randv(N * ldi, uint64_t(N) + 7, 2.0f), res = randv(N * ldr, uint64_t(N) + 8);
+        std::vector<float> o1(size_t(N) * ldo, 0.0f), pre(o1.size(), 0.0f), o2(o1.size(), 0.0f);
+        pm.forward_gelu(o1.data(), ldo, inp.data(), ldi, w.data(), ldw, b.data(), N, IC, OC);
+        ref::matmul_forward(pre.data(), ldo, inp.data(), ldi, w.data(), ldw, b.data(), N, IC, OC, false);
+        ref::gelu_forward(o2.data(), pre.data(), long(pre.size()));
+        expect_close(o1.data(), o2.data(), o1.size(), 2e-5f, "packed matmul + GELU");
+
+        std::vector<float> r1(size_t(N) * ldo, 0.0f), r2(r1.size(), 0.0f);
+        for (int n = 0; n < N; ++n)
+            for (int o = 0; o < OC; ++o) r2[size_t(n) * ldo + o] = res[size_t(n) * ldr + o];
+        pm.forward_residual(r1.data(), ldo, res.data(), ldr, inp.data(), ldi, w.data(), ldw, b.data(), N, IC, OC);
+        ref::matmul_forward(r2.data(), ldo, inp.data(), ldi, w.data(), ldw, b.data(), N, IC, OC, true);
+        expect_close(r1.data(), r2.data(), r1.size(), 2e-5f, "packed matmul + residual");
+        for (int n = 0; n < N; ++n)   // columns past OC are never written
+            for (int o = OC; o < ldo; ++o) ASSERT_EQ(r1[size_t(n) * ldo + o], 0.0f);
+    }
+    EXPECT_EQ(pm.packed_weights(), 1u);   // one weight: its packed copy serves every form
+}
+
 TEST(PackedMatmul, RepeatedCallsWithNewInputsUseTheSameWeights) {
     const int N = 50, IC = 32, OC = 48;
     auto w = randv(OC * IC, 9);
