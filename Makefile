@@ -243,7 +243,7 @@ $(FUZZ_BUILD)/seed_images: tests/fuzz/seed_images.cpp | $(FUZZ_STAMP)
 
 # --- bench / demo -----------------------------------------------------------
 bench: $(TOOLS)
-	scripts/bench-compare
+	scripts/bench-compare $(BENCH_ARGS)
 
 demo: $(TOOLS) $(PLUGIN)
 	examples/demo.sh

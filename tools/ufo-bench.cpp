@@ -116,7 +116,7 @@ int main_body(int argc, char** argv) {
         ("reps", po::value<int>()->default_value(5), "timed repetitions per row")
         ("warmup", po::value<int>()->default_value(1), "untimed repetitions before timing")
         ("train", "time full training steps (forward, loss, backward, AdamW) instead of inference")
-        ("gemm", "time only the step's sgemm calls (same shapes and shards): the model's ceiling")
+        ("gemm", "time only the step's matrix products (same shapes, shards and kernels): the model's ceiling")
         ("task", po::value<std::string>(), "task to run, by name (default: the first)")
         ("format,o", po::value<std::string>()->default_value("md"), "md, csv, tsv, json or jsonl (--sample: tsv)")
         ("json", "same as -o jsonl")
@@ -241,19 +241,18 @@ int main_body(int argc, char** argv) {
             allreduce_ms.reserve(size_t(warmup + reps));
             Inputs in = random_inputs(cfg, B, classes, seed);
             std::function<void()> step;
-            // --gemm: each shard's sgemm calls on its own thread, as DataParallel runs the model.
+            // --gemm: each shard's matrix products on its own thread, as DataParallel runs the
+            // model: for inference in its passes, with its packed weights where it packs them.
             const int shards = dp.shards(B);
-            std::vector<std::vector<GemmCall>> plans;
-            std::vector<std::unique_ptr<GemmRunner>> runners;
+            std::vector<GemmPasses> gemm;
             if (gemm_only) {
-                for (int s = 0; s < shards; ++s) {
-                    plans.push_back(gemm_plan(vit->cfg, active, shard_rows(s, shards, B).count, train));
-                    runners.push_back(std::make_unique<GemmRunner>(plans.back()));
-                }
+                const bool packed = !train && dp.workspace(0).packed;
+                for (int s = 0; s < shards; ++s)
+                    gemm.push_back(gemm_passes(*vit, active, shard_rows(s, shards, B).count, train, packed));
                 step = [&] {
-                    if (shards == 1) return runners[0]->run(plans[0]);
+                    if (shards == 1) return gemm[0].run();
 #pragma omp parallel num_threads(shards)
-                    runners[size_t(omp_get_thread_num())]->run(plans[size_t(omp_get_thread_num())]);
+                    gemm[size_t(omp_get_thread_num())].run();
                 };
             } else if (train) {
                 step = [&] {

@@ -173,7 +173,7 @@ EOF
   [ "$(field "${lines[1]}" 1-3)" = "$M,train,4" ]
 }
 
-@test "--gemm: the sgemm calls alone, faster than the whole model, same FLOP count" {
+@test "--gemm: the matrix products alone, faster than the whole model, same FLOP count" {
   run --separate-stderr "$BIN/ufo-bench" --preset tiny -b 64 -t 1 --reps 20 --warmup 2 -o jsonl
   infer=$output
   run --separate-stderr "$BIN/ufo-bench" --preset tiny --gemm -b 64 -t 1 --reps 20 --warmup 2 -o jsonl

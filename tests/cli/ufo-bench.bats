@@ -82,7 +82,7 @@ assert abs(ft / fi - 3) < 0.1, (fi, ft)
 ' "$infer" "$output"
 }
 
-@test "ufo-bench --gemm times the sgemm calls alone, on every shard's thread" {
+@test "ufo-bench --gemm times the matrix products alone, on every shard's thread" {
   run --separate-stderr "$BIN/ufo-bench" "${TINY[@]}" --gemm -b 1,5 -t 1,2 --reps 2 -o csv
   assert_success
   [ "${#lines[@]}" -eq 5 ]

@@ -2,6 +2,7 @@
 #include "tool/bench.h"
 #include "base/common.h"
 #include "tool/gemm_plan.h"
+#include "layers/fused_attention.h"
 #include "nn/vit.h"
 
 #include <gtest/gtest.h>
@@ -175,4 +176,27 @@ TEST(GemmPlan, FlopsMatchTheModelsCount) {
         const double patch_dinp = 2.0 * B * cfg.num_patches() * cfg.patch_dim() * cfg.dim;
         EXPECT_DOUBLE_EQ(gemm_flops(gemm_plan(cfg, a, B, true)), 3 * fwd - patch_dinp);
     }
+}
+
+// --gemm for inference: DataParallel's passes of inference_chunk() images, whose products add
+// up to the batch's, less the attention products where the fused kernel computes them.
+TEST(GemmPlan, InferencePassesCoverTheRowsInChunks) {
+    ViTConfig cfg = preset("small");
+    ViT m(cfg);
+    const Active a = ufo::active_full(cfg);
+    const int rows = 100, chunk = m.inference_chunk();
+    ASSERT_GT(chunk, 1);
+    ASSERT_LT(chunk, rows);
+    const ufo::GemmPasses g = ufo::gemm_passes(m, a, rows, false, true);
+    EXPECT_EQ(g.passes, rows / chunk);
+    EXPECT_EQ(g.last.size(), g.pass.size());
+    double attention = 0;
+    for (const auto& c : gemm_plan(cfg, a, rows, false))
+        if (c.attention) attention += c.flops();
+    EXPECT_GT(attention, 0.0);
+    const double expect = m.forward_flops(a) * rows - (ufo::attention_fused_supported(cfg.tokens()) ? attention : 0.0);
+    EXPECT_NEAR(gemm_flops(g.pass) * g.passes + gemm_flops(g.last), expect, 1e-9 * expect);
+    const ufo::GemmPasses t = ufo::gemm_passes(m, a, rows, true, false);   // training: one pass
+    EXPECT_EQ(t.passes, 1);
+    EXPECT_TRUE(t.last.empty());
 }
