@@ -11,6 +11,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "base/common.h"
+#include "vec_math.h"
 
 #include <immintrin.h>
 
@@ -18,7 +19,6 @@
 #include <cmath>
 #include <vector>
 
-#define UFO_AVX512 __attribute__((target("avx512f")))
 // The tiles' accumulator arrays must live in registers: GCC promotes them only when the
 // constant-trip loops over them are unrolled before its scalar replacement runs.
 #define UFO_UNROLL _Pragma("GCC unroll 8")
@@ -64,25 +64,6 @@ void transpose_keys(float* kt, const float* k, int ldk, int T, int HS) {
         for (j = T; j < kKeyCols; ++j) kt[size_t(d) * kKeyCols + j] = 0.0f;
 }
 
-// e^x for 16 floats, x <= 0 (softmax arguments): x = n ln2 + r, |r| <= ln2/2, a degree-6
-// Taylor polynomial in r (truncation error < 2e-7 relative), scaled by 2^n with scalef, which
-// flushes to 0 below the float range. The same reduction as vec::exp8.
-UFO_AVX512 inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 // Rows i..i+R-1 of one pair: scores s[r, j] = q[r] . kt[:, j] in 4 registers per row, then
 // p[r, j] = exp(scale * (s[r, j] - max_j s[r, j])) for j < T (0 beyond), inv[r] = 1 / sum_j.
 // q [R, HS] (ldq), kt [HS, 64], p [R, 64], inv [R].
@@ -114,7 +95,7 @@ UFO_AVX512 void scores_softmax_rows(float* p, float* inv, const float* q, int ld
         const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(m) * scale);
         __m512 sum = _mm512_setzero_ps();
         UFO_UNROLL for (int c = 0; c < 4; ++c) {
-            const __m512 e = _mm512_maskz_mov_ps(live[c], exp16(_mm512_fmsub_ps(acc[r][c], vs, vm)));
+            const __m512 e = _mm512_maskz_mov_ps(live[c], vec::exp16(_mm512_fmsub_ps(acc[r][c], vs, vm)));
             _mm512_storeu_ps(p + size_t(r) * kKeyCols + 16 * c, e);
             sum = _mm512_add_ps(sum, e);
         }
