@@ -351,10 +351,10 @@ size_t ViT::num_active_params(const Active& in) const {
 }
 
 // Images whose block activations at inference (ln1, ln2, qkv, attention output, two residual
-// rows, fc1 and GELU outputs) take about 6 MiB, the most that stayed in this machine's L2 and
-// L3 share: at one thread, batch 256 in passes of this size ran 1.3x (small preset, 230 KB
-// per image: 27 images) and 1.04x (reference ViT, 614 KB: 10 images) the images per second of
-// one pass.
+// rows, fc1 and GELU outputs) take about 6 MiB. Measured on the 2-core development machine at
+// one thread: the small preset (230 KB per image: 27 images) ran 3,177 img/s at batch 32 and
+// 2,443 at batch 256 in one pass; the reference ViT (614 KB: 10 images) 632 at batch 8 or 16
+// and 607 at batch 256.
 int ViT::inference_chunk() const {
     const double per_image = 4.0 * cfg.tokens() * (5.0 * cfg.dim + 3.0 * cfg.heads * cfg.head_dim() + 2.0 * cfg.mlp_hidden);
     return int(std::clamp((6 << 20) / per_image, 1.0, 4096.0));
@@ -379,7 +379,9 @@ double ViT::forward_flops(const Active& in) const {
 // ---------------------------------------------------------------- activations
 
 // Inference keeps one block's activations and ping-pongs the residual stream; training keeps
-// every block's, and the attention probabilities the backward pass needs. Mixing buffers exist only when training a Task-MoE supernet.
+// every block's, and the attention probabilities the backward pass needs (inference keeps
+// them only where the fused attention kernel cannot run). Mixing buffers exist only when
+// training a Task-MoE supernet.
 void Activations::bind(Arena& ar, const ViTConfig& cfg, int B, bool training) {
     const size_t T = cfg.tokens(), C = cfg.dim, H = cfg.mlp_hidden, NH = cfg.heads;
     const size_t N = size_t(B) * T, P = cfg.num_patches(), K = size_t(cfg.max_classes());
@@ -393,6 +395,7 @@ void Activations::bind(Arena& ar, const ViTConfig& cfg, int B, bool training) {
     for (auto& x : r) x = take(N * C);
     res.resize(cfg.depth + 1);
     for (int l = 0; l <= cfg.depth; ++l) res[l] = r[training ? l : l % 2];
+    const bool keep_att = training || !attention_fused_supported(int(T));
     std::vector<Block> bl(stored_blocks);
     for (auto& b : bl) {
         b.ln1 = take(N * C); b.ln1_mean = take(N); b.ln1_rstd = take(N);
@@ -403,8 +406,6 @@ void Activations::bind(Arena& ar, const ViTConfig& cfg, int B, bool training) {
         } else {
             b.qn = b.kn = b.qn_mean = b.qn_rstd = b.kn_mean = b.kn_rstd = nullptr;
         }
-        // Inference attends with the fused kernel where it runs, which keeps no probabilities.
-        const bool keep_att = training || !attention_fused_supported(int(T));
         b.att = keep_att ? take(size_t(B) * NH * T * T) : nullptr;
         b.atty = take(N * C);
         b.x1 = take(N * C);
@@ -568,12 +569,14 @@ void ViT::forward(Workspace& ws, const uint8_t* images, int B, const Active& in)
                 matmul_forward(s.fc1, H, ffn_in, C, f.fc1_w, C, f.fc1_b, N, C, H, false);
                 gelu_forward(s.gelu, s.fc1, long(N) * H);
             }
-            const float* ffn_res = cfg.parallel_block ? y : s.x1;   // y = ffn_res + fc2(gelu)
-            if (act.packed && ffn_res != y) {
-                act.packed->forward_residual(y, C, ffn_res, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C);
-            } else {
-                if (ffn_res != y) std::memcpy(y, ffn_res, sizeof(float) * size_t(N) * C);
+            // y = x1 + fc2(gelu), or y += fc2(gelu) in a parallel block
+            if (cfg.parallel_block) {
                 linear(y, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C, true);
+            } else if (act.packed) {
+                act.packed->forward_residual(y, C, s.x1, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C);
+            } else {
+                std::memcpy(y, s.x1, sizeof(float) * size_t(N) * C);
+                matmul_forward(y, C, s.gelu, H, f.fc2_w, Hf, f.fc2_b, N, H, C, true);
             }
             continue;
         }

@@ -1,11 +1,6 @@
 // data_parallel.cpp — a batch split across threads, gradients summed in shard order.
 #include "train/data_parallel.h"
 
-#include <algorithm>
-#include <chrono>
-#include <cstdlib>
-#include <string>
-
 #include "base/common.h"
 #include "layers/blas.h"
 #include "nn/losses.h"
@@ -14,8 +9,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <string>
 
 namespace ufo {
 
